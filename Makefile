@@ -1,0 +1,27 @@
+# distill-rvc developer tasks. `make install` then `make test` on a fresh machine.
+PY ?= python3
+MODEL ?= $(shell ls -t runs/*/student.pth 2>/dev/null | head -n 1)
+
+.PHONY: install test test-slow export-onnx tensorboard examples bench
+
+install:  ## torch first (CPU build on these machines; pick a CUDA build yourself), then the package
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e '.[dev]'
+
+test:  ## the default suite (CI runs this; real-size forward passes are behind -m slow)
+	$(PY) -m pytest -q
+
+test-slow:  ## real-size forward passes and long runs
+	$(PY) -m pytest -q -m slow
+
+export-onnx:  ## export MODEL (default: newest runs/*/student.pth) into export/
+	@echo "export-onnx: not implemented yet (ONNX export issue)"; exit 2
+
+tensorboard:  ## watch teach runs
+	tensorboard --logdir runs
+
+examples:  ## rebuild the bundled example files
+	$(PY) examples/make_tiny_teacher.py
+
+bench:  ## CPU speed of the real-size teacher
+	$(PY) bench/bench_infer.py

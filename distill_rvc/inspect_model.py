@@ -1,0 +1,105 @@
+"""What `distill-rvc inspect` reports about a model file.
+
+`inspect_model(path)` returns plain data (the CLI prints it or dumps it as JSON): the format
+the file was recognised as, version, rate, f0, speakers, parameters per part as stored,
+file size, weight dtype, and the measured inference memory with the longest chunk that fits
+2, 4 and 6 GB cards.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import build_model, read_checkpoint
+from .memory import CUDA_OVERHEAD_BYTES, GB, inference_memory
+
+PARTS = ("enc_p", "flow", "dec", "emb_g", "enc_q")
+BUDGETS_GB = (2, 4, 6)
+
+
+def inspect_model(path: str | Path, memory: bool = True) -> dict[str, Any]:
+    ckpt = read_checkpoint(path)
+    cfg = ckpt.config
+    counts = {part: 0 for part in PARTS}
+    for key, n in ckpt.stored_counts.items():
+        counts[key] = n
+    info: dict[str, Any] = {
+        "path": str(ckpt.path),
+        "format": ckpt.format,
+        "version": cfg.version,
+        "sample_rate": cfg.sr,
+        "f0": cfg.f0,
+        "speakers": cfg.spk_embed_dim,
+        "file_bytes": ckpt.file_bytes,
+        "weight_dtype": str(ckpt.stored_dtype).replace("torch.", ""),
+        "params": {"total": sum(counts.values()), **counts},
+        "config": cfg.to_dict(),
+        "metadata": ckpt.metadata,
+    }
+    if memory:
+        info["inference_memory"] = _memory_report(ckpt)
+    return info
+
+
+def _memory_report(ckpt) -> dict[str, Any]:
+    cfg, arch = ckpt.config, ckpt.arch
+    report: dict[str, Any] = {
+        "what": "synthesizer only (the content encoder and F0 model add their own)",
+        "cuda_overhead_bytes": CUDA_OVERHEAD_BYTES,
+    }
+    for dtype in (torch.float32, torch.float16):
+        mem = inference_memory(lambda: build_model(cfg, arch), cfg.phone_dim, cfg.f0, cfg.inter_channels, dtype)
+        report[mem.dtype] = {
+            "weights_bytes": mem.weights,
+            "bytes_per_second": round(mem.per_second),
+            "peak_bytes": dict(zip((f"{s:g}s" for s in mem.seconds), mem.peaks)),
+            "longest_chunk_s": {f"{gb}GB": _round(mem.longest_chunk(gb * GB)) for gb in BUDGETS_GB},
+        }
+    return report
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)
+
+
+def format_report(info: dict[str, Any]) -> str:
+    """Human-readable lines for `distill-rvc inspect`."""
+    p = info["params"]
+    parts = "  ".join(f"{k} {p[k]:,}" for k in PARTS if p[k]) + f"  (total {p['total']:,})"
+    speakers = info["speakers"]
+    lines = [
+        f"file       {info['path']} ({_size(info['file_bytes'])})",
+        f"format     {info['format']}",
+        f"model      {info['version']}, {info['sample_rate']} Hz, {'f0 (pitch)' if info['f0'] else 'no f0'}, "
+        f"{speakers} speaker slot{'s' if speakers != 1 else ''}",
+        f"weights    {info['weight_dtype']}",
+        f"params     {parts}",
+    ]
+    for key in ("info", "author", "embedder_model", "recipe", "teacher_sha256"):
+        if key in info["metadata"]:
+            lines.append(f"{key:<10} {info['metadata'][key]}")
+    mem = info.get("inference_memory")
+    if mem:
+        lines.append(f"memory     {mem['what']}; a CUDA context of ~{_size(mem['cuda_overhead_bytes'])} is added")
+        for dtype in ("float32", "float16"):
+            m = mem[dtype]
+            fits = ", ".join(f"{gb}: {_secs(s)}" for gb, s in m["longest_chunk_s"].items())
+            lines.append(f"  {dtype:<8} {_size(m['weights_bytes'])} weights + {_size(m['bytes_per_second'])} "
+                         f"per second of audio; longest chunk that fits {fits}")
+    return "\n".join(lines)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def _secs(s: float | None) -> str:
+    if s is None:
+        return "over 240 s"
+    return "nothing" if s <= 0 else f"{s:.0f} s"

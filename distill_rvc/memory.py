@@ -1,0 +1,114 @@
+"""Peak memory of a model pass, measured on fake tensors: exact bytes, no allocation.
+
+`torch.distributed._tools.mem_tracker.MemTracker` under `FakeTensorMode` follows every
+tensor a real pass would allocate (parameters, activations, gradients, optimiser state)
+without computing anything, so a 60 s pass of a 27 M model is "run" on a CPU in a second.
+`inference_memory` fits the measured peaks to a + b*s + c*s^2 (weights, per-second
+activations, attention's quadratic term) and answers "how long a chunk fits N GB".
+
+What a CUDA device adds on top (its context, cuDNN workspaces, allocator rounding) is not a
+tensor, so it is not measured here; `CUDA_OVERHEAD_BYTES` is our stated estimate of it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+GB = 1024**3
+# The CUDA context plus cuDNN workspace on a consumer card, which max_memory_allocated does
+# not see: 300-500 MB in practice; we budget the upper end.
+CUDA_OVERHEAD_BYTES = 500_000_000
+ALLOCATOR_SLACK = 1.10  # the caching allocator rounds blocks up and fragments
+
+
+def fake_peaks(build: Callable[[], torch.nn.Module],
+               runs: list[Callable[[torch.nn.Module], None]]) -> list[dict[str, int]]:
+    """Build a model on fake tensors once, then run each `run(model)` and return its peak
+    bytes by kind: {"param", "buffer", "grad", "act", "temp", "optstate", "other", "total"}."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    results = []
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        model = build()
+        for run in runs:
+            tracker = MemTracker()
+            tracker.track_external(model)
+            with tracker:
+                run(model)
+            out: dict[str, int] = {}
+            for per_device in tracker.get_tracker_snapshot("peak").values():
+                for kind, nbytes in per_device.items():
+                    name = "total" if kind == "Total" else kind.name.lower()
+                    out[name] = out.get(name, 0) + int(nbytes)
+            results.append(out)
+    return results
+
+
+LADDER_S = (10, 30, 60, 120, 240)
+
+
+@dataclass
+class InferenceMemory:
+    """Measured peak bytes of one synthesizer pass at the input lengths `seconds`.
+
+    Peaks are not one formula: the decoder's activations grow linearly with the input,
+    attention's score matrices quadratically, and whichever is larger sets the peak. So we
+    keep the measured ladder and interpolate between its points.
+    """
+
+    seconds: tuple[float, ...]
+    peaks: tuple[int, ...]  # total bytes (weights included) at each length
+    weights: int
+    dtype: str
+
+    @property
+    def per_second(self) -> float:
+        """Bytes per second of audio over the ladder's first step (the short-chunk slope)."""
+        return (self.peaks[1] - self.peaks[0]) / (self.seconds[1] - self.seconds[0])
+
+    def longest_chunk(self, budget_bytes: float) -> float | None:
+        """Longest input (s) whose pass fits `budget_bytes` of a CUDA card, its context and
+        allocator slack included; 0.0 if nothing fits, None if even the longest rung fits."""
+        usable = budget_bytes / ALLOCATOR_SLACK - CUDA_OVERHEAD_BYTES
+        if usable < self.peaks[0]:
+            return 0.0 if usable < self.weights else self.seconds[0] * (usable - self.weights) / (
+                self.peaks[0] - self.weights)
+        for (s0, p0), (s1, p1) in zip(zip(self.seconds, self.peaks), zip(self.seconds[1:], self.peaks[1:])):
+            if p1 > usable:
+                return s0 + (s1 - s0) * (usable - p0) / (p1 - p0)
+        return None
+
+
+def inference_memory(model_factory: Callable[[], torch.nn.Module], phone_dim: int, f0: bool, inter: int,
+                     dtype: torch.dtype = torch.float32, ladder_s: tuple[float, ...] = LADDER_S) -> InferenceMemory:
+    """Measure a synthesizer's inference peak on a ladder of input lengths (fake tensors)."""
+    def pass_of(seconds: float) -> Callable[[torch.nn.Module], None]:
+        t = int(seconds * 100)
+
+        def run(model: torch.nn.Module) -> None:
+            phone = torch.zeros(1, t, phone_dim, dtype=dtype)
+            pitch = torch.ones(1, t, dtype=torch.long) if f0 else None
+            pitchf = torch.full((1, t), 200.0) if f0 else None
+            with torch.no_grad():
+                model.infer(phone, torch.tensor([t]), pitch, pitchf, torch.tensor([0]),
+                            noise=torch.zeros(1, inter, t, dtype=dtype), source_noise=False)
+        return run
+
+    peaks = fake_peaks(lambda: _build_in(dtype, model_factory), [pass_of(s) for s in ladder_s])
+    weights = peaks[0].get("param", 0) + peaks[0].get("buffer", 0)
+    return InferenceMemory(seconds=tuple(ladder_s), peaks=tuple(p["total"] for p in peaks), weights=weights,
+                           dtype=str(dtype).replace("torch.", ""))
+
+
+def _build_in(dtype: torch.dtype, factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """Build with `dtype` as the default (`.to(dtype)` cannot swap fake parameters)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return factory().eval()
+    finally:
+        torch.set_default_dtype(previous)
