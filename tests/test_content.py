@@ -204,6 +204,26 @@ def test_bad_input_and_foreign_files(tiny, tmp_path):
            "layers.1.fc1.weight has shape")
 
 
+class HubertConfig:
+    """Pickles as fairseq.models.hubert.HubertConfig, a global the loader has no stand-in for."""
+
+
+HubertConfig.__module__ = "fairseq.models.hubert"
+
+
+def test_other_fairseq_globals_are_refused_by_name(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("fairseq.models.hubert")
+    module.HubertConfig = HubertConfig
+    monkeypatch.setitem(sys.modules, "fairseq.models.hubert", module)
+    path = write_hubert(tmp_path / "cfg.pt", extra={"cfg": {"model": HubertConfig()}})
+    monkeypatch.delitem(sys.modules, "fairseq.models.hubert")
+    with pytest.raises(DistillRVCError, match="pickles fairseq.models.hubert.HubertConfig"):
+        load_content_encoder(path)
+
+
 @pytest.mark.slow
 def test_real_size_encoder(tmp_path):
     path = write_hubert(tmp_path / "hubert_base.pt", **real_size())

@@ -66,7 +66,7 @@ def load_audio(path: str | Path, sr: int, *, check: bool = True) -> np.ndarray:
     except (RuntimeError, ValueError, TypeError, EOFError) as e:  # LibsndfileError is a RuntimeError
         # libsndfile repeats the path ("Error opening '<path>': <reason>"); keep the reason.
         reason = re.sub(r"^Error opening .*?: ", "", str(e).strip().splitlines()[-1] if str(e).strip() else "")
-        reason = reason[:120] or type(e).__name__
+        reason = reason.rstrip(".")[:120] or type(e).__name__
         raise DistillRVCError(f"{path}: cannot read audio ({reason}); expected WAV, FLAC, OGG or MP3") from None
     audio = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if check:

@@ -146,18 +146,21 @@ class ContentEncoder(nn.Module):
 
     def forward(self, audio: torch.Tensor, version: str = "v2") -> torch.Tensor:
         """16 kHz audio [B, N] -> features [B, T, C] (C = `dim(version)`, T = frames(N))."""
-        dim = self.dim(version)  # validates version and final_proj before any work
+        self.dim(version)  # validates version and final_proj before any work
         if audio.shape[-1] < self.config.min_samples:
             raise DistillRVCError(f"audio of {audio.shape[-1]} samples is shorter than one content frame "
-                                  f"({self.config.min_samples} samples = 25 ms at 16 kHz)")
+                                  f"({self.config.min_samples} samples = {self.config.min_samples / 16:g} ms "
+                                  "at 16 kHz)")
         x = audio.to(self.feature_proj.weight.dtype)
         if self.config.normalize:
             x = F.layer_norm(x, x.shape[-1:])
         x = x.unsqueeze(1)  # [B, 1, N]
         for i, conv in enumerate(self.convs):
             x = conv(x)
-            if i == 0:
-                x = self.conv_norm(x)
+            if i == 0:  # in float32 whatever the weights (fairseq's Fp32GroupNorm): statistics over the whole input
+                norm = self.conv_norm
+                x = F.group_norm(x.float(), norm.num_groups, norm.weight.float(), norm.bias.float(),
+                                 norm.eps).to(x.dtype)
             x = F.gelu(x)
         x = self.feature_proj(self.feature_norm(x.transpose(1, 2)))  # [B, T, E]
         t = x.shape[1]
@@ -165,10 +168,7 @@ class ContentEncoder(nn.Module):
         x = self.encoder_norm(x)  # post-norm model: the encoder's LayerNorm comes before layer 1
         for layer in self.layers[: self.output_layer(version)]:
             x = layer(x)
-        if version == "v1":
-            x = self.final_proj(x)
-        assert x.shape[-1] == dim
-        return x
+        return self.final_proj(x) if version == "v1" else x
 
     @torch.no_grad()
     def extract(self, audio_16k: np.ndarray, version: str) -> np.ndarray:
@@ -343,7 +343,14 @@ def read_fairseq_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], 
     fairseq's Dictionary (in task_state) and argparse.Namespace (in old `args`) are rebuilt as
     inert stand-ins; any other non-tensor global is refused without running it.
     """
-    stored = safe_torch_load(path, what="content encoder (hubert_base.pt)", stand_ins=FAIRSEQ_STAND_INS)
+    try:
+        stored = safe_torch_load(path, what="content encoder (hubert_base.pt)", stand_ins=FAIRSEQ_STAND_INS)
+    except DistillRVCError as e:
+        found = re.search(r"it needs (fairseq\.[\w.]+)", str(e))
+        if found:  # a fairseq file pickling more than RVC's hubert_base.pt does
+            raise DistillRVCError(f"{path}: this fairseq checkpoint pickles {found.group(1)}, which is not rebuilt "
+                                  "safely; RVC's hubert_base.pt layout is supported") from None
+        raise
     if not isinstance(stored, dict) or not isinstance(stored.get("model"), dict):
         if isinstance(stored, dict) and ("weight" in stored and "config" in stored):
             raise DistillRVCError(f"{path}: an RVC voice model, not a content encoder; pass hubert_base.pt")
