@@ -22,7 +22,7 @@ import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from .errors import DistillRVCError
 from .features.audio import AUDIO_SUFFIXES, MIN_SECONDS, SILENCE_PEAK, highpass, load_audio, resample
 from .features.pitch import F0_METHODS, coarse_pitch, extract_f0
 from .slicer import SlicerSettings, slice_at_silences
+
+if TYPE_CHECKING:
+    from .features.content import ContentEncoder
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +185,8 @@ def prepare(audio_dir: str | Path, out: str | Path, *, hubert: str | Path, versi
     return report
 
 
-def _prepare_file(path: Path, sr: int, encoder, version: str, f0_method: str, rmvpe, device: str,
+def _prepare_file(path: Path, sr: int, encoder: ContentEncoder, version: str, f0_method: str,
+                  rmvpe: str | Path | None, device: str,
                   window_s: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """One recording -> [(phone [T_h, C] at 50 Hz, f0 [T] Hz, coarse pitch [T], audio [N] at sr)]."""
     audio = load_audio(path, sr)

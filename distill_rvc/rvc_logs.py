@@ -98,7 +98,6 @@ def import_rvc_logs(exp_dir: str | Path, out: str | Path, *, version: str | None
     `version` ("v1"/"v2") is only needed when the folder holds both 3_feature256 and
     3_feature768 and no filelist.txt says which one was used.
     """
-    import soundfile as sf
     from tqdm import tqdm
 
     exp = Path(exp_dir)
@@ -128,7 +127,7 @@ def import_rvc_logs(exp_dir: str | Path, out: str | Path, *, version: str | None
     if not names:
         raise DistillRVCError(f"{exp}: no segments to import (0_gt_wavs/ and {feature_dir}/ share no names)")
 
-    sample_rate = _sample_rate(exp, names, sf)
+    sample_rate = _sample_rate(exp, names)
     dim = 256 if FEATURE_DIRS[feature_dir] == "v1" else 768
     report = ImportReport(out=Path(out), version=FEATURE_DIRS[feature_dir], sample_rate=sample_rate, f0=f0)
     writer = DatasetWriter(out, version=report.version, feature_dim=dim, sample_rate=sample_rate, f0=f0,
@@ -144,7 +143,7 @@ def import_rvc_logs(exp_dir: str | Path, out: str | Path, *, version: str | None
         segments = []
         for name in members:
             try:
-                segments.append(_read_segment(exp, name, feature_dir, dim, sample_rate, f0, sf))
+                segments.append(_read_segment(exp, name, feature_dir, dim, sample_rate, f0))
             except DistillRVCError as e:
                 log.warning("skipping segment %s: %s", name, e)
                 report.skipped.append((name, str(e)))
@@ -154,7 +153,9 @@ def import_rvc_logs(exp_dir: str | Path, out: str | Path, *, version: str | None
     return report
 
 
-def _sample_rate(exp: Path, names: list[str], sf) -> int:
+def _sample_rate(exp: Path, names: list[str]) -> int:
+    import soundfile as sf
+
     for name in names:
         path = exp / "0_gt_wavs" / f"{name}.wav"
         try:
@@ -173,8 +174,10 @@ def _load_npy(path: Path) -> np.ndarray:
         raise DistillRVCError(f"{path.parent.name}/{path.name} is not a readable .npy array ({e})") from None
 
 
-def _read_segment(exp: Path, name: str, feature_dir: str, dim: int, sr: int, f0: bool, sf):
+def _read_segment(exp: Path, name: str, feature_dir: str, dim: int, sr: int, f0: bool):
     """(phone [T_h, C], f0 [T] or None, pitch [T] or None, audio [N]) of segment `name`."""
+    import soundfile as sf
+
     phone = _load_npy(exp / feature_dir / f"{name}.npy")
     if phone.ndim != 2 or phone.shape[1] != dim or len(phone) == 0:
         raise DistillRVCError(f"{feature_dir}/{name}.npy has shape {list(phone.shape)}, expected [T, {dim}]")

@@ -5,6 +5,10 @@ samples, 0 = unvoiced), with RVC's settings (rvc-format.md §5.2): floor 50 Hz, 
 1100 Hz; harvest and dio are refined by stonemask. `coarse_pitch` maps F0 to the integer
 bins 1..255 that `enc_p.emb_pitch` embeds, with RVC's mel formula and constants.
 
+There is no energy gate: like RVC, harvest may call faint noise next to a voiced stretch
+voiced (with a -80 dB noise floor in silent gaps, about 10 % of frames in our test signal),
+and the teacher was trained on exactly that.
+
 Not for: reading audio (`audio.py`) or the RMVPE network itself (`rmvpe.py`).
 """
 from __future__ import annotations
