@@ -123,6 +123,16 @@ def test_models_with_fewer_layers_stop_after_the_last(tmp_path):
     np.testing.assert_allclose(enc.extract(audio, "v1"), v2 @ w.T + b, atol=1e-4)
 
 
+def test_conv_stack_read_from_the_stored_config(tmp_path):
+    convs = [(8, 10, 5), (8, 3, 2), (12, 3, 3), (12, 2, 2)]
+    enc = load_content_encoder(write_hubert(tmp_path / "c.pt", layers=1, conv_layers=convs))
+    assert enc.config.conv_layers == tuple(convs)
+    # Receptive field and hop by hand: hop = 5*2*3*2 = 60; field = 10 + 5*(3-1) + 10*(3-1) + 30*(2-1) = 70.
+    assert enc.config.min_samples == 70
+    for n in (70, 129, 130, 1000):
+        assert enc.extract(_audio(n), "v2").shape[0] == (n - 70) // 60 + 1
+
+
 def test_old_args_namespace_and_normalize(tmp_path):
     path = write_hubert(tmp_path / "old.pt", style="args", heads=8, normalize=True)
     enc = load_content_encoder(path)
