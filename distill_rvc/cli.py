@@ -138,6 +138,75 @@ def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) ->
             click.echo(f"  {name}: {reason}")
 
 
+# =========================================================================== convert, compare, bench
+_F0_HELP = "F0 extractor: harvest (accurate, slow), dio (fast, rougher), rmvpe (RVC's default; needs --rmvpe)."
+
+
+@cli.command()
+@click.option("--model", required=True, type=click.Path(dir_okay=False),
+              help="The voice model: RVC .pth, a distill-rvc student, or an exported .onnx (either interface).")
+@click.option("--hubert", required=True, type=click.Path(dir_okay=False),
+              help="RVC's content encoder hubert_base.pt (ContentVec, fairseq format).")
+@click.option("--input", "src", required=True, type=click.Path(),
+              help="An audio file (WAV, FLAC, OGG, MP3; any rate, mono or stereo) or a folder of them.")
+@click.option("--output", "dst", required=True, type=click.Path(),
+              help="The output .wav, or a folder (mirrors the input folder's tree, one .wav per file).")
+@click.option("--f0", "f0_method", type=click.Choice(["harvest", "dio", "rmvpe"]), default="harvest",
+              show_default=True, help=_F0_HELP)
+@click.option("--rmvpe", type=click.Path(dir_okay=False), default=None, help="RVC's rmvpe.pt, for --f0 rmvpe.")
+@click.option("--transpose", type=float, default=0.0, show_default=True,
+              help="Pitch shift in semitones (12 = an octave up, e.g. a male voice into a female model).")
+@click.option("--sid", type=int, default=0, show_default=True, help="Speaker id (0 for single-speaker models).")
+@click.option("--index", type=click.Path(dir_okay=False), default=None,
+              help="The voice's faiss .index (RVC's added_IVF*.index); needs the faiss extra.")
+@click.option("--index-rate", type=float, default=0.75, show_default=True,
+              help="How much of the retrieved training features to blend in (0 = none, 1 = all).")
+@click.option("--protect", type=float, default=0.33, show_default=True,
+              help="Keep this much retrieval on unvoiced consonants and breaths (0.5 = no protection).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 or auto.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch and onnxruntime [default: all].")
+@click.option("--memory-gb", type=float, default=4.0, show_default=True,
+              help="Memory budget that sets the chunk length (model and content encoder, measured per model).")
+@click.option("--chunk-seconds", type=float, default=None,
+              help="Cut long inputs into chunks of about this many seconds instead (1 s of context each side).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the prior noise, so a conversion can be repeated exactly; -1 = fresh noise.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: str | None, transpose: float,
+            sid: int, index: str | None, index_rate: float, protect: float, device: str, threads: int | None,
+            memory_gb: float, chunk_seconds: float | None, seed: int, quiet: bool) -> None:
+    """Convert speech in --input into the voice of --model, as RVC does: content features and
+    F0 of the input, optional retrieval from the voice's index, then the synthesizer.
+
+    Long inputs are cut at quiet moments into chunks sized for --memory-gb, with context on
+    both sides and short cross-fades, so memory stays bounded on any length. The output is a
+    16-bit WAV at the model's sample rate with exactly the input's duration.
+    """
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .convert import ChunkSizes, ConvertSettings, convert as run_convert
+
+    settings = ConvertSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, index=index,
+                               index_rate=index_rate, protect=protect, memory_gb=memory_gb,
+                               chunks=ChunkSizes.with_center(chunk_seconds) if chunk_seconds else None,
+                               seed=None if seed < 0 else seed)
+    with logging_redirect_tqdm():
+        report = run_convert(model, hubert, src, dst, settings, device=device, threads=threads, progress=not quiet)
+    t = report.timings
+    compute = t.f0 + t.content + t.synth
+    click.echo(f"converted {len(report.results)} file(s), {t.audio_s:.1f} s of audio in {compute:.1f} s "
+               f"(real-time factor {compute / max(t.audio_s, 1e-9):.2f}: F0 {t.f0:.1f} s, content {t.content:.1f} s, "
+               f"synthesizer {t.synth:.1f} s on {report.backend}, {t.passes} pass(es))")
+    for r in report.results[:1] if len(report.results) == 1 else []:
+        click.echo(f"  -> {r.output} ({r.sample_rate} Hz, {r.seconds:.2f} s)")
+    if len(report.results) > 1:
+        click.echo(f"  -> {dst}")
+    if report.bad:
+        click.echo(f"skipped {len(report.bad)} unusable file(s):")
+        for name, reason in report.bad:
+            click.echo(f"  {name}: {reason}")
+
+
 def main() -> None:
     cli(prog_name="distill-rvc")
 
