@@ -129,15 +129,17 @@ def _embedder(model: Synthesizer, requested: str | None) -> str:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """The exporter's chatter (skipped torchvision ops, deprecations) is not the user's concern."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir", "onnxslim")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def trace(model: Synthesizer, interface: str, fp16: bool = False) -> "onnx.ModelProto":
@@ -285,56 +287,72 @@ def export_onnx(model: str | Path | Synthesizer, out: str | Path, *, interface: 
     precision = "fp16" if fp16 else "fp32"
     tolerance = DEFAULT_TOLERANCE[precision] if tolerance is None else float(tolerance)
 
-    steps = tqdm(total=4, desc="export", unit="step", disable=not progress, leave=False)
     source = model
     if isinstance(model, Synthesizer):
         model = copy.deepcopy(model).cpu().float().remove_weight_norm().eval()
     else:
         model = load_model(model)
-    cfg = model.config
-    notes = []
-    if interface == "rvc" and cfg.inter_channels != 192:
-        notes.append(f"rnd is [1, {cfg.inter_channels}, T]; RVC's runners draw [1, 192, T]")
+    with tqdm(total=3, desc="export", unit="step", disable=not progress, leave=False) as steps:
+        steps.set_description("export: trace")
+        graph, simplified = build_graph(model, interface, fp16=fp16, opset=int(opset), simplify_graph=simplify_graph,
+                                        embedder=embedder)
+        steps.update()
+        steps.set_description("export: parity")
+        parity, latency = check_parity(graph, model, interface, tolerance=tolerance, lengths_s=tuple(lengths_s),
+                                       threads=threads, timing_runs=timing_runs)
+        steps.update()
+        if not parity["passed"]:
+            raise DistillRVCError(f"parity check failed: {parity['failure']}; nothing was written. "
+                                  "Please report this with the model's `distill-rvc inspect` output")
+        steps.set_description("export: write")
+        data = graph.SerializeToString()
+        with atomic_path(out) as tmp:
+            tmp.write_bytes(data)
+        card = model_card(model, source, graph, data, out.name, interface=interface, precision=precision,
+                          opset=int(opset), parity=parity, latency=latency, simplified=simplified)
+        card_path = write_json(out.with_suffix(".json"), card)
+        steps.update()
+    return ExportResult(out, card_path, card)
 
-    steps.set_description("trace")
-    traced = copy.deepcopy(model).half() if fp16 else model
-    graph = trace(traced, interface, fp16)
+
+def build_graph(model: Synthesizer, interface: str, *, fp16: bool = False, opset: int = 17,
+                simplify_graph: bool = True, embedder: str | None = None) -> tuple["onnx.ModelProto", str | None]:
+    """The graph as it will be shipped: traced, simplified, tidied, at `opset`, with metadata.
+    Returns (graph, the simplifier used or None)."""
+    import onnx
+
+    cfg = model.config
+    graph = trace(copy.deepcopy(model).half() if fp16 else model, interface, fp16)
     simplified = None
     if simplify_graph:
         graph, simplified = simplify(graph)
     tidy(graph)
-    if int(opset) == 17:
+    if opset == 17:
         to_opset_17(graph)
-    metadata = wokada_metadata(cfg, _embedder(model, embedder))
-    _set_metadata(graph, {"metadata": metadata, "distill_rvc": {
-        "interface": interface, "precision": precision, "sample_rate": cfg.sr, "hop_length": cfg.hop_length,
-        "frames_per_second": cfg.sr / cfg.hop_length, "inter_channels": cfg.inter_channels,
-        "prior_noise_scale": "in graph (0.66666)" if interface == "wokada" else "rnd = 0.66666 * N(0, 1)"}})
-    import onnx
-
+    _set_metadata(graph, {"metadata": wokada_metadata(cfg, _embedder(model, embedder)), "distill_rvc": {
+        "interface": interface, "precision": "fp16" if fp16 else "fp32", "sample_rate": cfg.sr,
+        "hop_length": cfg.hop_length, "inter_channels": cfg.inter_channels,
+        "prior_noise": "drawn in the graph, x 0.66666" if interface == "wokada" else "rnd = 0.66666 * N(0, 1)"}})
     onnx.checker.check_model(graph)
-    steps.update()
+    return graph, simplified
 
-    steps.set_description("parity")
-    parity, latency = check_parity(graph, model, interface, tolerance=tolerance, lengths_s=tuple(lengths_s),
-                                   threads=threads, timing_runs=timing_runs)
-    steps.update()
-    if not parity["passed"]:
-        raise DistillRVCError(f"parity check failed: {parity['failure']}; nothing was written. "
-                              "Please report this with the model's `distill-rvc inspect` output")
 
-    steps.set_description("write")
-    data = graph.SerializeToString()
-    with atomic_path(out) as tmp:
-        tmp.write_bytes(data)
+def model_card(model: Synthesizer, source: Any, graph: "onnx.ModelProto", data: bytes, file_name: str, *,
+               interface: str, precision: str, opset: int, parity: dict, latency: dict | None,
+               simplified: str | None) -> dict[str, Any]:
+    """NAME.json: what the file is, where it came from and how closely it follows torch."""
+    cfg = model.config
     counts = model.param_counts()
-    card = {
-        "file": out.name,
+    notes = []
+    if interface == "rvc" and cfg.inter_channels != 192:
+        notes.append(f"rnd is [1, {cfg.inter_channels}, T]; RVC's runners draw [1, 192, T]")
+    return {
+        "file": file_name,
         "file_bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "interface": interface,
         "precision": precision,
-        "opset": int(opset),
+        "opset": opset,
         "ir_version": graph.ir_version,
         "parity": parity,
         "latency": latency,
@@ -343,16 +361,12 @@ def export_onnx(model: str | Path | Synthesizer, out: str | Path, *, interface: 
                   "content_dim": cfg.phone_dim, "inter_channels": cfg.inter_channels,
                   "speakers": cfg.spk_embed_dim},
         **describe_io(graph),
-        "metadata": metadata,
+        "metadata": json.loads(next(p.value for p in graph.metadata_props if p.key == "metadata")),
         "simplified_by": simplified,
         "source": _source(source, model),
         "exporter": _versions(),
         "notes": notes,
     }
-    card_path = write_json(out.with_suffix(".json"), card)
-    steps.update(2)
-    steps.close()
-    return ExportResult(out, card_path, card)
 
 
 def _source(source: Any, model: Synthesizer) -> dict[str, Any]:

@@ -51,7 +51,6 @@ def deterministic_variant(model: "onnx.ModelProto", inter_channels: int) -> "onn
     m = onnx.ModelProto()
     m.CopyFrom(model)
     values = _value_types(m)
-    time_axis = m.graph.input[0].type.tensor_type.shape.dim[1]
     nodes = []
     for node in m.graph.node:
         if node.op_type not in ("RandomNormalLike", "RandomUniformLike"):
@@ -62,7 +61,8 @@ def deterministic_variant(model: "onnx.ModelProto", inter_channels: int) -> "onn
         if node.op_type == "RandomNormalLike" and len(dims) == 3 and dims[1] == inter_channels and dims[2] != 1:
             if any(i.name == "rnd" for i in m.graph.input):
                 raise RuntimeError("the graph draws the prior noise twice")
-            rnd = helper.make_tensor_value_info("rnd", dtype, [1, inter_channels, time_axis.dim_param or None])
+            time_axis = dims[2] if isinstance(dims[2], str) and dims[2] else None
+            rnd = helper.make_tensor_value_info("rnd", dtype, [1, inter_channels, time_axis])
             m.graph.input.append(rnd)
             nodes.append(helper.make_node("Identity", ["rnd"], list(node.output)))
         elif len(dims) == 3 and dims[2] == 1:
