@@ -258,6 +258,34 @@ def test_failed_parity_writes_nothing(exported, monkeypatch, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_embedder_name_follows_the_model_file():
+    from types import SimpleNamespace
+
+    from distill_rvc.onnx_export import _embedder
+
+    def named(stored):
+        return SimpleNamespace(checkpoint=SimpleNamespace(metadata={"embedder_model": stored} if stored else {}))
+
+    assert _embedder(named(None), None) == "hubert_base"  # RVC's hubert_base.pt
+    assert _embedder(named("contentvec"), None) == "hubert_base"  # Applio's name for the same network
+    assert _embedder(named("japanese-hubert-base"), None) == "hubert-base-japanese"
+    assert _embedder(named("spin"), None) == "spin"  # no w-okada equivalent: kept, with a warning
+    assert _embedder(named("spin"), "contentvec") == "contentvec"
+
+
+def test_onnxslim_simplification_keeps_the_graph_working():
+    pytest.importorskip("onnxslim")
+    from distill_rvc.onnx_export import simplify
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "T"])
+    model = _graph([helper.make_node("Identity", ["x"], ["h"]), helper.make_node("Relu", ["h"], ["y"])], [x], [y])
+    slim, tool = simplify(model)
+    assert tool.startswith("onnxslim") and len(slim.graph.node) == 1
+    out = ort.InferenceSession(slim.SerializeToString()).run(None, {"x": np.array([[-1.0, 2.0]], np.float32)})[0]
+    np.testing.assert_array_equal(out, [[0.0, 2.0]])
+
+
 # ------------------------------------------------------------------------ opset 17 rewrite
 def _graph(nodes, inputs, outputs, opset=18, initializers=()):
     g = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
