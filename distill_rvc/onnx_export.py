@@ -154,7 +154,8 @@ def trace(model: Synthesizer, interface: str, fp16: bool = False) -> "onnx.Model
             torch.full((1, t), 200.0) if f0 else None,  # float32 even in fp16: the sine phase needs it
             torch.zeros(1, dtype=torch.long),
             torch.zeros(1, cfg.inter_channels, t, dtype=dtype) if rvc else None)
-    # min 3: the sine source slices off the last frame, and torch.export wants a non-trivial rest.
+    # min 3: tracing the sine source's `rad[:, :-1]` adds the guard T - 1 >= 2. The graph
+    # itself has no such limit (it runs from T = 1).
     frames = torch.export.Dim(TIME_AXIS, min=3)
     dynamic = ({1: frames}, None, {1: frames} if f0 else None, {1: frames} if f0 else None, None,
                {2: frames} if rvc else None)
@@ -342,7 +343,7 @@ def model_card(model: Synthesizer, source: Any, graph: "onnx.ModelProto", data: 
                simplified: str | None) -> dict[str, Any]:
     """NAME.json: what the file is, where it came from and how closely it follows torch."""
     cfg = model.config
-    counts = model.param_counts()
+    counts = {part: n for part, n in model.param_counts().items() if part != "enc_q"}  # not in the graph
     notes = []
     if interface == "rvc" and cfg.inter_channels != 192:
         notes.append(f"rnd is [1, {cfg.inter_channels}, T]; RVC's runners draw [1, 192, T]")
@@ -393,13 +394,17 @@ def _versions() -> dict[str, str]:
 def format_summary(card: dict[str, Any], onnx_path: str | Path, card_path: str | Path) -> str:
     """Human-readable lines for `distill-rvc export`."""
     p, lat = card["parity"], card["latency"]
+
+    def shape(dims: list) -> str:
+        return "[" + ", ".join(str(d) for d in dims) + "]"
+
     lengths = " and ".join(f"{s:g} s" for s in p["lengths_s"])
     lines = [
         f"wrote    {onnx_path} ({card['file_bytes'] / 1e6:.1f} MB, {card['interface']} interface, "
         f"{card['precision']}, opset {card['opset']})",
         f"card     {card_path}",
-        f"inputs   " + ", ".join(f"{i['name']} {i['dtype']} {i['shape']}" for i in card["inputs"]),
-        f"outputs  " + ", ".join(f"{o['name']} {o['dtype']} {o['shape']}" for o in card["outputs"]),
+        "inputs   " + ", ".join(f"{i['name']} {i['dtype']} {shape(i['shape'])}" for i in card["inputs"]),
+        "outputs  " + ", ".join(f"{o['name']} {o['dtype']} {shape(o['shape'])}" for o in card["outputs"]),
         f"parity   max_abs {p['max_abs']:.2e}  max_rel {p['max_rel']:.2e} at {lengths} "
         f"(tolerance {p['tolerance']:.0e}, {p['provider']})",
     ]
