@@ -213,6 +213,18 @@ def test_model_card_describes_the_file(exported, models):
         assert "CUDAExecutionProvider" in card["parity"]["cuda"]["skipped"]
 
 
+def test_fp16_keeps_the_sine_phase_in_float32(exported):
+    path, _ = exported("wokada-f0-fp16")
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    types = {v.name: v.type.tensor_type.elem_type for v in [*model.graph.value_info, *model.graph.input]}
+    sines = [n for n in model.graph.node if n.op_type == "Sin"]
+    assert sines and all(types[n.input[0]] == TensorProto.FLOAT for n in sines)
+    # the running phase sum is float64 (exact whatever the summation order)
+    assert any(n.op_type == "CumSum" and types[n.input[0]] == TensorProto.DOUBLE for n in model.graph.node)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert convs and all(types[n.input[0]] == TensorProto.FLOAT16 for n in convs)
+
+
 def test_fp16_halves_the_file_and_opset_18_is_kept(exported):
     fp32, fp16 = exported("wokada-f0")[1], exported("wokada-f0-fp16")[1]
     assert 0.45 < fp16["file_bytes"] / fp32["file_bytes"] < 0.6
