@@ -38,9 +38,11 @@ _NO_CUDA = "onnxruntime has no CUDAExecutionProvider here (install onnxruntime-g
 
 
 # ------------------------------------------------------------------ deterministic variant
-def deterministic_variant(model: "onnx.ModelProto", inter_channels: int) -> "onnx.ModelProto":
+def deterministic_variant(model: "onnx.ModelProto", inter_channels: int,
+                          nsf_noise_input: bool = False) -> "onnx.ModelProto":
     """A copy of `model` with noise made explicit: prior noise drawn in the graph becomes the
-    input `rnd` [1, inter, T] (standard normal: the graph still scales it), NSF noise becomes 0.
+    input `rnd` [1, inter, T] (standard normal: the graph still scales it), NSF noise becomes 0
+    (or, with `nsf_noise_input`, the standard-normal input `nsf_noise` [1, N, 1]).
 
     Random nodes are told apart by the tensor they imitate: the prior's is [1, inter, T],
     the sine source's is [1, N, 1]. Any other random node is a bug, and raises.
@@ -65,6 +67,9 @@ def deterministic_variant(model: "onnx.ModelProto", inter_channels: int) -> "onn
             rnd = helper.make_tensor_value_info("rnd", dtype, [1, inter_channels, time_axis])
             m.graph.input.append(rnd)
             nodes.append(helper.make_node("Identity", ["rnd"], list(node.output)))
+        elif len(dims) == 3 and dims[2] == 1 and nsf_noise_input:
+            m.graph.input.append(helper.make_tensor_value_info("nsf_noise", dtype, [1, dims[1] or None, 1]))
+            nodes.append(helper.make_node("Identity", ["nsf_noise"], list(node.output)))
         elif len(dims) == 3 and dims[2] == 1:
             shape = node.output[0] + "__shape"
             nodes.append(helper.make_node("Shape", [node.input[0]], [shape]))

@@ -184,6 +184,29 @@ def test_shipped_wokada_graph_draws_its_noise_and_clips(exported, models):
     assert sum(n.op_type == "RandomNormalLike" for n in onnx.load(str(path)).graph.node) == 2
 
 
+def test_shipped_noise_is_torchs_noise(exported, models):
+    """The in-graph noise paths (0.66666 x N(0, 1) prior, NSF noise at torch's amplitudes):
+    the graph's own RandomNormalLike nodes draw N(0, 1), and fed torch's draws they match torch."""
+    path, _ = exported("wokada-f0")
+    shipped = onnx.load(str(path))
+    for node in shipped.graph.node:
+        if node.op_type == "RandomNormalLike":
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            assert attrs.get("mean", 0.0) == 0.0 and attrs.get("scale", 1.0) == 1.0
+    model = models["f0"]
+    phone, lengths, pitch, pitchf, noise = _reference_inputs(model.config, 2.0, seed=5)
+    torch.manual_seed(123)
+    ref = model.infer(phone, lengths, pitch, pitchf, torch.tensor([0]), noise=noise)[0, 0].clamp(-1, 1)
+    torch.manual_seed(123)
+    nsf = torch.randn(1, lengths.item() * 400, 1)  # the draw SineGen made inside infer
+    variant = deterministic_variant(shipped, model.config.inter_channels, nsf_noise_input=True)
+    sess = ort.InferenceSession(variant.SerializeToString(), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"feats": phone.numpy(), "p_len": lengths.numpy(), "pitch": pitch.numpy(),
+                          "pitchf": pitchf.numpy(), "sid": np.array([0]), "rnd": noise.numpy(),
+                          "nsf_noise": nsf.numpy()})[0]
+    assert np.abs(out - ref.numpy()).max() / np.abs(ref.numpy()).max() < 1e-4
+
+
 @pytest.mark.parametrize("frames", [1, 37, 250])
 def test_time_axis_is_dynamic(exported, frames):
     path, _ = exported("rvc-f0")

@@ -67,6 +67,16 @@ def test_deterministic_variant_makes_the_prior_an_input_and_silences_the_source(
     np.testing.assert_array_equal(source, s)
 
 
+def test_nsf_noise_can_become_an_input():
+    variant = deterministic_variant(_noisy_graph(), inter_channels=4, nsf_noise_input=True)
+    sess = ort.InferenceSession(variant.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["m", "s", "rnd", "nsf_noise"]
+    rng = np.random.default_rng(1)
+    m, rnd, s, nsf = (rng.standard_normal(shape).astype(np.float32) for shape in ((1, 4, 5), (1, 4, 5), (1, 8, 1), (1, 8, 1)))
+    prior, source = sess.run(None, {"m": m, "s": s, "rnd": rnd, "nsf_noise": nsf})
+    np.testing.assert_array_equal(source, s + nsf)
+
+
 def test_deterministic_variant_refuses_a_random_node_it_cannot_place():
     with pytest.raises(RuntimeError, match="prior noise twice"):
         deterministic_variant(_noisy_graph(extra_random=True), inter_channels=4)
