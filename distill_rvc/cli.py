@@ -67,6 +67,77 @@ def inspect(model: str, as_json: bool, no_memory: bool) -> None:
     click.echo(json.dumps(info, indent=2) if as_json else format_report(info))
 
 
+# --------------------------------------------------------------------------- prepare, import-rvc-logs
+@cli.command()
+@click.argument("audio_dir", type=click.Path())
+@click.option("--hubert", required=True, type=click.Path(dir_okay=False),
+              help="RVC's content encoder hubert_base.pt (ContentVec, fairseq format).")
+@click.option("--version", type=click.Choice(["v1", "v2"]), default="v2", show_default=True,
+              help="The teacher's RVC version: v1 = 256-d features (layer 9), v2 = 768-d (layer 12).")
+@click.option("--f0", "f0_method", type=click.Choice(["harvest", "dio", "rmvpe"]), default="harvest",
+              show_default=True, help="F0 extractor: harvest (accurate, slow), dio (fast), rmvpe (needs --rmvpe).")
+@click.option("--rmvpe", type=click.Path(dir_okay=False), default=None, help="RVC's rmvpe.pt, for --f0 rmvpe.")
+@click.option("--sr", type=click.Choice(["32000", "40000", "48000"]), default="40000", show_default=True,
+              help="The teacher's sample rate; target audio is stored at this rate.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Cache folder to create or resume (memory-mapped .npy segments + manifest.json).")
+@click.option("--device", default="auto", show_default=True,
+              help="Where the content encoder and RMVPE run: auto, cpu, cuda, cuda:1, ...")
+@click.option("--window", type=float, default=3.7, show_default=True,
+              help="Segment length in seconds (RVC: 3.7; 3.0 for GPUs of 4 GB or less).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def prepare(audio_dir: str, hubert: str, version: str, f0_method: str, rmvpe: str | None, sr: str, out: str,
+            device: str, window: float, quiet: bool) -> None:
+    """Prepare the recordings in AUDIO_DIR (WAV, FLAC, OGG, MP3; any rate, mono or stereo) into a
+    training cache, as RVC's preprocess and feature extraction do: slice at silences, 3.7 s
+    windows, content features, F0 and coarse pitch.
+
+    Re-running resumes: finished files are skipped. Unusable files are reported by name and skipped.
+    """
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .prepare import prepare as run_prepare
+
+    with logging_redirect_tqdm():
+        report = run_prepare(audio_dir, out, hubert=hubert, version=version, f0_method=f0_method, sr=int(sr),
+                             rmvpe=rmvpe, device=device, window_s=window, progress=not quiet)
+    click.echo(f"prepared {report.prepared} file(s): {report.segments} segments, {report.seconds:.1f} s of audio "
+               f"-> {report.out}")
+    if report.resumed:
+        click.echo(f"resumed: {report.resumed} file(s) were already prepared")
+    if report.bad:
+        click.echo(f"skipped {len(report.bad)} unusable file(s):")
+        for name, reason in report.bad:
+            click.echo(f"  {name}: {reason}")
+
+
+@cli.command("import-rvc-logs")
+@click.argument("exp_dir", type=click.Path())
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Cache folder to create or resume (the same format `prepare` writes).")
+@click.option("--version", type=click.Choice(["v1", "v2"]), default=None,
+              help="Only if the folder has both 3_feature256/ and 3_feature768/ and no filelist.txt.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) -> None:
+    """Import an RVC experiment folder EXP_DIR (logs/<exp>: 0_gt_wavs, 2a_f0, 2b-f0nsf,
+    3_feature256|768, filelist.txt) into a training cache without recomputing anything.
+    """
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .rvc_logs import import_rvc_logs as run_import
+
+    with logging_redirect_tqdm():
+        report = run_import(exp_dir, out, version=version, progress=not quiet)
+    click.echo(f"imported {report.segments} segments ({report.seconds:.1f} s of audio; {report.version}, "
+               f"{report.sample_rate} Hz, {'f0' if report.f0 else 'no f0'}) -> {report.out}")
+    if report.resumed:
+        click.echo(f"resumed: {report.resumed} source file(s) were already imported")
+    if report.skipped:
+        click.echo(f"skipped {len(report.skipped)} segment(s):")
+        for name, reason in report.skipped:
+            click.echo(f"  {name}: {reason}")
+
+
 # ---------------------------------------------------------------------------- export
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
