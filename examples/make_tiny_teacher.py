@@ -27,9 +27,10 @@ TINY_CONFIG = SynthConfig(
 )
 
 
-def make_tiny_teacher(seed: int = 1234) -> Synthesizer:
+def make_tiny_teacher(seed: int = 1234, config: SynthConfig = TINY_CONFIG) -> Synthesizer:
+    """The tiny teacher (or, with another `config`, a model of that shape with the same init)."""
     torch.manual_seed(seed)
-    model = Synthesizer(TINY_CONFIG)
+    model = Synthesizer(config)
     with torch.no_grad():
         for layer in model.flow.flows[::2]:
             layer.post.weight.normal_(0.0, 0.05)

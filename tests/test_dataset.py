@@ -49,3 +49,4 @@ def test_bad_caches(tmp_path):
         Dataset(tmp_path)[0]
     with pytest.raises(DistillRVCError, match=r"expected \[T, 256\]"):
         w.add_source("wide.wav", [(np.zeros((4, 768)), None, None, None)])
+

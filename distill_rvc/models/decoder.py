@@ -61,8 +61,8 @@ class SineGen(nn.Module):
     """f0 [B, T] in Hz -> excitation [B, T * upp, 1]: 0.1 sin(2 pi phase) where voiced, plus noise.
 
     Phase at sample k = 1..upp of frame t is sum_{t'<t} f0[t'] upp / sr + f0[t] k / sr (mod 1);
-    the per-frame increments are wrapped to [-0.5, 0.5) before the running sum, which keeps
-    the phase exact over long inputs. `noise=False` turns the random part off.
+    the per-frame increments are wrapped to [-0.5, 0.5) and summed in float64, which keeps
+    the phase exact over long inputs, in torch and in exported graphs alike. `noise=False` turns the random part off.
     """
 
     def __init__(self, sampling_rate: int, sine_amp: float = 0.1, noise_std: float = 0.003,
@@ -78,7 +78,10 @@ class SineGen(nn.Module):
         k = torch.arange(1, upp + 1, dtype=f0.dtype, device=f0.device)
         rad = f0 / self.sampling_rate * k  # [B, T, upp]
         step = torch.fmod(rad[:, :-1, -1:].float() + 0.5, 1.0) - 0.5  # whole-frame increments, wrapped
-        start = step.cumsum(dim=1).fmod(1.0).to(f0)  # phase at the start of frames 1..T-1
+        # The running sum still grows (~0.2 cycles a frame); summed in float32 its rounding
+        # depends on the summation order (torch vs onnxruntime differ by 4e-4 at 10 s). In
+        # float64 it stays exact to float32 precision, whatever the order.
+        start = step.double().cumsum(dim=1).fmod(1.0).to(f0)  # phase at the start of frames 1..T-1
         rad = rad + F.pad(start, (0, 0, 1, 0))
         return rad.reshape(f0.shape[0], -1, 1)
 
