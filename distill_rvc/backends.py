@@ -20,12 +20,11 @@ Not for: feature extraction (`features`), chunking (`convert`) or exporting (`on
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -49,7 +48,7 @@ class ModelInfo:
     f0: bool
     phone_dim: int  # 256 (v1) or 768 (v2)
     inter_channels: int | None  # width of the prior noise; None when the graph draws it itself
-    params: int
+    params: int  # torch: parameters, weight norm folded; ONNX: values in the graph's initializers
     file_bytes: int | None
 
     @property
@@ -245,15 +244,3 @@ def open_backend(path: str | Path, device: str = "cpu", *, threads: int | None =
     from .checkpoint import load_model
 
     return TorchBackend(load_model(path), device, deterministic=deterministic, path=path)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run torch with `n` intra-op threads inside the block (unchanged if None)."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

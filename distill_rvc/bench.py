@@ -29,7 +29,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .backends import Backend, ModelInfo, open_backend, torch_threads
+from .backends import Backend, ModelInfo, open_backend
+from .onnx_parity import torch_threads
 from .errors import DistillRVCError
 from .features.pitch import coarse_pitch
 

@@ -36,6 +36,7 @@ from .errors import DistillRVCError
 from .features.audio import AUDIO_SUFFIXES, condition_audio, load_audio
 from .features.pitch import F0_METHODS, coarse_pitch, extract_f0, transpose_f0
 from .memory import GB, InferenceMemory, fake_peaks, inference_memory
+from .onnx_parity import torch_threads
 
 if TYPE_CHECKING:
     from .features.content import ContentConfig, ContentEncoder
@@ -468,7 +469,7 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
     encoder = load_content_encoder(hubert, enc_device)
     converter = Converter(backend, encoder, settings)
     report = ConvertReport(backend=backend.name)
-    with _threads(threads):
+    with torch_threads(threads):
         for src_file, dst_file in tqdm(pairs, desc="convert", unit="file", disable=not progress or len(pairs) < 2):
             try:
                 result = converter.convert_file(src_file, dst_file)
@@ -485,9 +486,3 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
                               f"(first: {report.bad[0][0]}: {report.bad[0][1]})")
     report.sizes = converter._sizes
     return report
-
-
-def _threads(n: int | None):
-    from .backends import torch_threads
-
-    return torch_threads(n)

@@ -37,10 +37,11 @@ import torch
 
 from . import metrics
 from .atomic import atomic_write, write_json, write_text
-from .backends import Backend, OrtBackend, TorchBackend, open_backend, torch_threads
+from .backends import Backend, OrtBackend, TorchBackend, open_backend
 from .convert import ChunkInput, ChunkSizes, Converter, ConvertSettings, Timings, render
 from .errors import DistillRVCError
 from .features.audio import AUDIO_SUFFIXES, condition_audio, load_audio
+from .onnx_parity import torch_threads
 
 log = logging.getLogger(__name__)
 
