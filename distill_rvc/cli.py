@@ -95,13 +95,16 @@ def _recipes(names: tuple[str, ...]):
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Override the recipe's number of steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Override the recipe's batch size (no accumulation).")
+@click.option("--key", type=float, default=None,
+              help="Shift the data's F0 by this many semitones, to move a source voice into the teacher's range "
+                   "(as RVC's transpose; overrides the recipe's [train] key).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
 @click.option("--device", default=None, help="cuda, cuda:1 or cpu [default: cuda if available].")
 @click.option("--no-budget-check", is_flag=True,
               help="Start even if the memory plan exceeds the recipe's budget (an OOM halves the micro-batch).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | None, batch_size: int | None,
-          resume: bool, device: str | None, no_budget_check: bool, quiet: bool) -> None:
+          key: float | None, resume: bool, device: str | None, no_budget_check: bool, quiet: bool) -> None:
     """Distil TEACHER into a slim student with a recipe; writes OUT/student.pth.
 
     The student is initialised from the teacher's most important channels, trained to match
@@ -115,8 +118,8 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
 
     if out is None:
         out = str(Path("runs") / f"{Path(teacher).stem}-{Path(recipe).stem}")
-    result = run_teach(teacher, recipe, data, out, steps=steps, batch_size=batch_size, resume=resume, device=device,
-                       check_budget=not no_budget_check, progress=not quiet)
+    result = run_teach(teacher, recipe, data, out, steps=steps, batch_size=batch_size, key=key, resume=resume,
+                       device=device, check_budget=not no_budget_check, progress=not quiet)
     t = result.train
     f = t.fidelity
     p = result.params
@@ -169,10 +172,9 @@ def plan(teacher: str | None, recipe_names: tuple[str, ...], as_json: bool) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def recipes(teacher: str | None, as_json: bool) -> None:
     """List the shipped recipes with their student's size and cost for a teacher."""
-    from .distill.planner import recipe_summary
+    from .distill.planner import recipe_summaries
 
-    cfg = _teacher_config(teacher)
-    rows = [recipe_summary(cfg, r) for r in _recipes(())]
+    rows = recipe_summaries(_teacher_config(teacher), _recipes(()))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

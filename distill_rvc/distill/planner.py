@@ -243,20 +243,26 @@ def measure_step_memory(teacher: Synthesizer, student: Synthesizer, recipe: Reci
 
 
 # ------------------------------------------------------------------------------ reports
-def recipe_summary(teacher_config: SynthConfig, recipe: Recipe) -> dict[str, Any]:
-    """Size and cost of the recipe's student for this teacher (for `distill-rvc recipes`)."""
-    s_cfg = student_config(teacher_config, recipe.student)
-    with torch.device("meta"):
-        student, teacher = Synthesizer(s_cfg), Synthesizer(teacher_config)
-    n_s = sum(p.numel() for p in student.parameters())
-    n_t = sum(p.numel() for p in teacher.parameters())
-    fits, why = s_cfg.fits_rvc()
-    return {"recipe": recipe.name, "description": recipe.description, "budget_gb": recipe.budget_gb,
+def recipe_summaries(teacher_config: SynthConfig, recipes: list[Recipe]) -> list[dict[str, Any]]:
+    """Size and cost of each recipe's student for this teacher (for `distill-rvc recipes`)."""
+    def params(cfg: SynthConfig) -> int:
+        with torch.device("meta"):
+            return sum(p.numel() for p in Synthesizer(cfg).parameters())
+
+    n_t, macs_t = params(teacher_config), macs_per_second(teacher_config)
+    rows = []
+    for recipe in recipes:
+        s_cfg = student_config(teacher_config, recipe.student)
+        n_s = params(s_cfg)
+        fits, why = s_cfg.fits_rvc()
+        rows.append({
+            "recipe": recipe.name, "description": recipe.description, "budget_gb": recipe.budget_gb,
             "device": recipe.device, "student_params": n_s, "teacher_params": n_t, "param_ratio": n_t / n_s,
-            "student_macs_per_s": macs_per_second(s_cfg), "teacher_macs_per_s": macs_per_second(teacher_config),
+            "student_macs_per_s": macs_per_second(s_cfg), "teacher_macs_per_s": macs_t,
             "file_format": "RVC" if fits else f"project ({why})", "batch_size": recipe.train.batch_size,
             "segment_frames": recipe.train.segment_frames, "precision": recipe.train.precision,
-            "steps": recipe.train.steps, "student_config": s_cfg.to_dict()}
+            "steps": recipe.train.steps, "student_config": s_cfg.to_dict()})
+    return rows
 
 
 def format_plan(plan: MemoryPlan) -> str:

@@ -1,7 +1,9 @@
 """TensorBoard logging of a distillation run, under runs/NAME.
 
     loss/<term>              every loss term (unweighted) and loss/total (weighted)
-    train/lr, train/step_s, train/micro_batch, memory/peak_bytes
+    train/lr, train/step_s, train/micro_batch
+    memory/peak_bytes        CUDA max_memory_allocated (the process's peak RSS on a CPU)
+    memory/planned_bytes     the plan's prediction, to compare with it
     eval/mel_l1              held-out log-mel distance, student vs teacher
     eval/<i>/teacher, eval/<i>/student   the held-out audio, side by side
     eval/<i>/mel             teacher, student and |difference| log-mels, one image
@@ -28,7 +30,8 @@ class RunLogger:
         self.writer = SummaryWriter(str(log_dir), purge_step=purge_step)
         self.sample_rate = sample_rate
 
-    def scalars(self, step: int, losses: dict[str, float], micro_batch: int, peak_bytes: int) -> None:
+    def scalars(self, step: int, losses: dict[str, float], micro_batch: int, peak_bytes: int,
+                planned_bytes: int | None = None) -> None:
         w = self.writer
         for name, value in losses.items():
             if name == "lr":
@@ -39,6 +42,8 @@ class RunLogger:
                 w.add_scalar(f"loss/{name}", value, step)
         w.add_scalar("train/micro_batch", micro_batch, step)
         w.add_scalar("memory/peak_bytes", peak_bytes, step)
+        if planned_bytes:
+            w.add_scalar("memory/planned_bytes", planned_bytes, step)
 
     def eval(self, step: int, items: list[EvalItem], mel_l1: float) -> None:
         w = self.writer

@@ -47,12 +47,12 @@ def file_sha256(path: str | Path) -> str:
 
 
 def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Path, out: str | Path, *,
-          steps: int | None = None, batch_size: int | None = None, resume: bool = False,
+          steps: int | None = None, batch_size: int | None = None, key: float | None = None, resume: bool = False,
           device: str | None = None, check_budget: bool = True, progress: bool = True,
           dataset=None) -> TeachResult:
     """Distil the teacher at `teacher_path` with `recipe` on the cache at `data`, into `out`.
 
-    `steps` / `batch_size` override the recipe's. With `check_budget`, a plan above the
+    `steps`, `batch_size` and `key` (F0 shift in semitones) override the recipe's. With `check_budget`, a plan above the
     recipe's budget raises DistillRVCError saying what to change. `dataset` replaces the cache
     at `data` with any in-memory dataset (tests, other callers).
     """
@@ -63,6 +63,8 @@ def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Pat
     if batch_size is not None:
         overrides["batch_size"] = batch_size
         overrides["accumulation"] = 1
+    if key is not None:
+        overrides["key"] = key
     if overrides:
         recipe = recipe.replace(train=overrides)
     teacher = load_model(teacher_path)
@@ -89,9 +91,9 @@ def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Pat
                "hidden_channels": student.config.hidden_channels,
                "upsample_initial_channel": student.config.upsample_initial_channel,
                "resblock": student.config.resblock}
-    fingerprint = {"teacher_sha256": sha, "recipe": _resume_fields(recipe)}
     result = train(student, teacher, dataset, recipe.train, recipe.loss, out, device=device, resume=resume,
-                   progress=progress, hparams=hparams, fingerprint=fingerprint)
+                   progress=progress, hparams=hparams, fingerprint={"teacher_sha256": sha},
+                   planned_bytes=plan.total if plan else None)
 
     metadata = {
         "info": f"distill-rvc student ({recipe.name}) of {Path(teacher_path).name}",
@@ -107,15 +109,6 @@ def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Pat
     fmt = save_model(student.cpu().float(), path, metadata=metadata)
     log.info("wrote %s (%s)", path, fmt)
     return TeachResult(student_path=path, format=fmt, params=counts, plan=plan, train=result)
-
-
-def _resume_fields(recipe: Recipe) -> dict[str, Any]:
-    """What must not change between a run and its resumption (the step count and the logging
-    cadence may)."""
-    d = recipe.to_dict()
-    for key in ("steps", "checkpoint_every", "keep_checkpoints", "eval_every", "log_every"):
-        d["train"].pop(key)
-    return d
 
 
 def _check_dataset(dataset, teacher: torch.nn.Module, recipe: Recipe) -> None:

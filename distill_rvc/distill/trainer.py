@@ -20,6 +20,7 @@ and scaler state, RNG, micro-batch size; the data position is the step number it
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -249,12 +250,13 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
           out_dir: str | Path, *, device: str | torch.device | None = None, resume: bool = False,
           progress: bool = True, hparams: dict[str, Any] | None = None,
           callback: Callable[[int, dict[str, float]], None] | None = None,
-          fingerprint: dict[str, Any] | None = None) -> TrainResult:
+          fingerprint: dict[str, Any] | None = None, planned_bytes: int | None = None) -> TrainResult:
     """Distil `teacher` into `student` (in place) on `dataset`; logs and checkpoints under out_dir.
 
     `callback(step, losses)` runs after every step. `fingerprint` (plain data, e.g. the recipe)
-    is stored in checkpoints and must match on resume. `hparams` go to TensorBoard's HParams
-    view with the final fidelity.
+    is stored in checkpoints and must match on resume (with the student, loss and train configs).
+    `hparams` go to TensorBoard's HParams view with the final fidelity; `planned_bytes` (the
+    memory plan) is logged beside the measured peak.
     """
     from tqdm.auto import tqdm
 
@@ -272,9 +274,11 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     evals = eval_items(dataset, held, cfg.eval_frames, teacher.config.f0)
     session = Session(student, teacher, cfg, loss_cfg, device, precision)
     micro = cfg.batch_size // cfg.accumulation
-    fingerprint = {"student": student.config.to_dict(), "loss": _plain(loss_cfg), **(fingerprint or {})}
+    run_length = ("steps", "checkpoint_every", "keep_checkpoints", "eval_every", "log_every")
+    fingerprint = {"student": student.config.to_dict(), "loss": _plain(loss_cfg),
+                   "train": {k: v for k, v in _plain(cfg).items() if k not in run_length}, **(fingerprint or {})}
 
-    start, init_mel = 0, None
+    start, init_mel, last_mel = 0, None, None
     found = checkpoints(out_dir)
     if found and not resume:
         raise DistillRVCError(f"{out_dir} already holds a training run (checkpoints/); pass --resume to continue it "
@@ -292,12 +296,14 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
         torch.set_rng_state(state["rng"]["torch"])
         if device.type == "cuda" and state["rng"]["cuda"]:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        start, micro, init_mel = int(state["step"]), int(state["micro_batch"]), state["fidelity_init"]
+        start, micro = int(state["step"]), int(state["micro_batch"])
+        init_mel, last_mel = state["fidelity_init"], state["fidelity_last"]
         log.info("resuming %s at step %d", out_dir, start)
     elif resume:
         log.info("nothing to resume in %s: starting a new run", out_dir)
 
     logger = RunLogger(out_dir, purge_step=start + 1 if start else None, sample_rate=teacher.config.sr)
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="teach", unit="step", dynamic_ncols=True)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     result = TrainResult(steps=start, micro_batch=micro)
@@ -306,27 +312,10 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
         if init_mel is None:
             init_mel, items = evaluate(session, evals, cfg.seed)
             logger.eval(0, items, init_mel)
-        last_mel = init_mel
-        bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="teach", unit="step",
-                   dynamic_ncols=True)
+            last_mel = init_mel
         for step in range(start + 1, cfg.steps + 1):
             t0 = time.perf_counter()
-            batch = batches.draw(step)
-            while True:
-                try:
-                    sums = session.step(batch, step, micro)
-                    break
-                except torch.OutOfMemoryError:
-                    if micro <= 1:
-                        raise DistillRVCError(
-                            "out of GPU memory even at micro-batch 1: lower [train] segment_frames, turn on "
-                            "grad_checkpointing, use bf16/fp16, or pick a smaller recipe") from None
-                    micro = max(1, micro // 2)
-                    session.opt.zero_grad(set_to_none=True)
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
-                    log.warning("out of GPU memory at step %d: micro-batch halved to %d, accumulating %d per step",
-                                step, micro, math.ceil(cfg.batch_size / micro))
+            sums, micro = _step_with_backoff(session, batches.draw(step), step, micro)
             losses = {k: float(v) for k, v in sums.items()}
             if not math.isfinite(losses["total"]):
                 raise DistillRVCError(f"the loss became {losses['total']} at step {step}: lower [train] lr or use "
@@ -338,20 +327,22 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
             bar.update(1)
             bar.set_postfix(loss=f"{losses['total']:.3f}", mel=f"{losses.get('mel', float('nan')):.3f}")
             if step % cfg.log_every == 0 or step == cfg.steps:
-                logger.scalars(step, losses, micro, _peak_memory(device))
+                logger.scalars(step, losses, micro, _peak_memory(device), planned_bytes)
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 last_mel, items = evaluate(session, evals, cfg.seed)
                 logger.eval(step, items, last_mel)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                _save_state(out_dir, session, step, micro, init_mel, fingerprint, device, cfg.keep_checkpoints)
+                _save_state(out_dir, session, step, micro, (init_mel, last_mel), fingerprint, device,
+                            cfg.keep_checkpoints)
             if callback is not None:
                 callback(step, losses)
-        bar.close()
-        result.fidelity = {"mel_l1_init": init_mel, "mel_l1": last_mel, "mel_l1_ratio": last_mel / max(init_mel, 1e-12)}
+        result.fidelity = {"mel_l1_init": init_mel, "mel_l1": last_mel,
+                           "mel_l1_ratio": last_mel / max(init_mel, 1e-12)}
         result.peak_memory_bytes = _peak_memory(device)
         if hparams is not None:
             logger.hparams(result.steps, hparams, result.fidelity)
     finally:
+        bar.close()
         logger.close()
         set_checkpointing(session.student, False)
     result.seconds = time.perf_counter() - began
@@ -359,8 +350,28 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     return result
 
 
-def _plain(x: Any) -> Any:
-    import dataclasses
+def _step_with_backoff(session: Session, batch: Batch, step: int, micro: int) -> tuple[dict[str, torch.Tensor], int]:
+    """`session.step`; on CUDA out-of-memory, halve the micro-batch (the batch, hence the
+    gradient, stays the same: more micro-batches accumulate) and redo the step."""
+    while True:
+        try:
+            return session.step(batch, step, micro), micro
+        except torch.OutOfMemoryError:
+            if micro <= 1:
+                raise DistillRVCError(
+                    "out of GPU memory even at micro-batch 1: lower [train] segment_frames, turn on "
+                    "grad_checkpointing, use bf16/fp16, or pick a smaller recipe") from None
+            micro = max(1, micro // 2)
+            session.opt.zero_grad(set_to_none=True)
+            if session.opt_d is not None:
+                session.opt_d.zero_grad(set_to_none=True)
+            if session.device.type == "cuda":
+                torch.cuda.empty_cache()
+            log.warning("out of GPU memory at step %d: micro-batch halved to %d, accumulating %d per step", step,
+                        micro, math.ceil(len(batch) / micro))
+
+
+def _plain(x: Any) -> dict[str, Any]:
     d = dataclasses.asdict(x)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
@@ -371,11 +382,11 @@ def _peak_memory(device: torch.device) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
-def _save_state(out_dir: Path, session: Session, step: int, micro: int, init_mel: float,
+def _save_state(out_dir: Path, session: Session, step: int, micro: int, fidelity: tuple[float, float],
                 fingerprint: dict[str, Any], device: torch.device, keep: int) -> Path:
     state = {
-        "format": STATE_FORMAT, "step": step, "micro_batch": micro, "fidelity_init": init_mel,
-        "fingerprint": fingerprint, "state": session.state_dict(),
+        "format": STATE_FORMAT, "step": step, "micro_batch": micro, "fidelity_init": fidelity[0],
+        "fidelity_last": fidelity[1], "fingerprint": fingerprint, "state": session.state_dict(),
         "rng": {"torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else []},
     }

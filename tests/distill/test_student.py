@@ -8,7 +8,7 @@ import torch
 from distill_rvc import Synthesizer
 from distill_rvc.distill.recipes import StudentSpec, load_recipe
 from distill_rvc.distill.spectral import MelSpectrogram
-from distill_rvc.distill.student import build_student, init_from_teacher, student_config
+from distill_rvc.distill.student import build_student, student_config
 from make_tiny_teacher import TINY_CONFIG
 
 
