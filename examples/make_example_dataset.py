@@ -13,6 +13,7 @@ formants) as real features do. Not a substitute for real speech when judging qua
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 from pathlib import Path
 
@@ -105,4 +106,4 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     path = make_example_dataset(args.out, args.utterances, args.seconds, args.seed)
-    print(f"wrote {path} ({args.utterances} utterances of {args.seconds:g} s, v2 features, 40 kHz, with F0 and audio)")
+    print(f"wrote {os.path.relpath(path)} ({args.utterances} utterances of {args.seconds:g} s, v2 features, 40 kHz, with F0 and audio)")
