@@ -1,14 +1,19 @@
 """Fixtures of the distillation tests: the bundled tiny teacher and a small example cache."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+import torch
 
+from conftest import TINY_TEACHER
 from distill_rvc import load_model
 from distill_rvc.dataset import Dataset
 
-TINY_TEACHER = Path(__file__).resolve().parents[2] / "examples" / "tiny_teacher.pth"
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These models are tiny: their ops gain nothing from a second thread, and two threads on
+    cores shared with other jobs spin-wait each other into a 10-30x slowdown (measured here)."""
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from distill_rvc.distill.planner import macs_per_second, measure_step_memory, pl
 from distill_rvc.distill.student import build_student
 from distill_rvc.distill.teach import teach
 from distill_rvc.memory import ALLOCATOR_SLACK, CUDA_OVERHEAD_BYTES, GB
-from distill_helpers import quick_recipe
+from .distill_helpers import quick_recipe
 
 
 @pytest.mark.parametrize("name, checkpointing", [("tiny", False), ("4gb", True)])

@@ -8,7 +8,7 @@ from distill_rvc import DistillRVCError, load_model
 from distill_rvc.distill.student import build_student
 from distill_rvc.distill.teach import teach
 from distill_rvc.distill.trainer import checkpoints, train
-from distill_helpers import quick_recipe
+from .distill_helpers import quick_recipe
 
 
 def _event_tags(folder):
@@ -62,7 +62,7 @@ class Killed(Exception):
 
 
 def test_resume_continues_exactly(tmp_path, teacher, example_data):
-    recipe = quick_recipe("tiny", steps=6, checkpoint_every=2, keep_checkpoints=2, eval_items=1, eval_frames=40)
+    recipe = quick_recipe("tiny", steps=5, checkpoint_every=2, keep_checkpoints=2, eval_items=1, eval_frames=40)
 
     def run(out, **kw):
         torch.manual_seed(123)  # the student init is deterministic; this guards against hidden global RNG use
@@ -71,7 +71,7 @@ def test_resume_continues_exactly(tmp_path, teacher, example_data):
                               out, progress=False, **kw)
 
     full_student, full = run(tmp_path / "a")
-    assert [p.name for p in checkpoints(tmp_path / "a")] == ["step_00000004.pt", "step_00000006.pt"]
+    assert [p.name for p in checkpoints(tmp_path / "a")] == ["step_00000004.pt", "step_00000005.pt"]
 
     def kill(step, losses):
         if step == 3:
