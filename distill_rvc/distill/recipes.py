@@ -97,7 +97,9 @@ class LossConfig:
     disc_periods: tuple[int, ...] = (2, 3, 5, 7, 11)
     disc_channels: int = 16  # first width of the discriminator (RVC's is 32)
     ground_truth: float = 0.0  # log-mel L1 against the dataset's real audio, when it has audio
-    mean_path_fraction: float = 0.0  # share of steps with noise-free priors (z_p = m_p)
+    # Share of steps with noise-free priors (z_p = m_p) instead of the shared noise; 0 measured
+    # best (bench/bench_prior_noise.py), with the latent kept or narrowed.
+    mean_path_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
