@@ -165,13 +165,16 @@ def _global_peak_tracker():
     `fake_step_memory` reads only the global snapshots. The override relies on MemTracker's
     private fields; if they change, the stock (slower, identical) tracker is used.
     """
-    from torch.distributed._tools.mem_tracker import _TOTAL_KEY, MemTracker
+    from torch.distributed._tools import mem_tracker
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    total = getattr(mem_tracker, "_TOTAL_KEY", "Total")
 
     class GlobalPeakTracker(MemTracker):
         def _update_peak_stats(self, peak_state) -> None:
             for dev, snap in self._curr_mem_snap.items():
-                if self._peak_mem.get(dev, 0) < snap[_TOTAL_KEY]:
-                    self._peak_mem[dev] = snap[_TOTAL_KEY]
+                if self._peak_mem.get(dev, 0) < snap[total]:
+                    self._peak_mem[dev] = snap[total]
                     self._peak_mem_snap[dev] = dict(snap)
 
     tracker = GlobalPeakTracker()
