@@ -125,6 +125,8 @@ def eval_items(dataset, indices: list[int], max_frames: int, f0: bool) -> list[B
     for i in indices:
         seg = dataset[i]
         t = min(seg.phone.shape[0], max_frames)
+        if t < 8:  # too short for RVC's mel (its STFT pads by most of a 2048-sample window)
+            continue
         items.append(Batch(
             phone=seg.phone[None, :t].float(), lengths=torch.tensor([t]),
             pitch=seg.pitch[None, :t].long() if f0 else None, pitchf=seg.pitchf[None, :t].float() if f0 else None,

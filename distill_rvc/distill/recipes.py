@@ -299,7 +299,7 @@ def _check_ranges(obj: Any, where: str, section: str) -> None:
             bad("resblock_dilation_sizes", "needs one list per kernel size")
     elif isinstance(obj, TrainConfig):
         for key in ("steps", "batch_size", "accumulation", "segment_frames", "checkpoint_every",
-                    "keep_checkpoints", "eval_every", "log_every", "eval_frames"):
+                    "keep_checkpoints", "eval_every", "log_every", "eval_items", "eval_frames"):
             if getattr(obj, key) < 1:
                 bad(key, "must be at least 1")
         if obj.segment_frames < 4:
@@ -314,7 +314,7 @@ def _check_ranges(obj: Any, where: str, section: str) -> None:
             bad("precision", f"must be one of {', '.join(PRECISIONS)}")
         if not 0 <= obj.min_lr_ratio <= 1:
             bad("min_lr_ratio", "must lie in [0, 1]")
-        for key in ("warmup_steps", "eval_items", "speaker", "weight_decay", "key_jitter"):
+        for key in ("warmup_steps", "speaker", "weight_decay", "key_jitter"):
             if getattr(obj, key) < 0:
                 bad(key, "must not be negative")
     elif isinstance(obj, LossConfig):

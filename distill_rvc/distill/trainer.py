@@ -264,11 +264,19 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
 
     out_dir = Path(out_dir)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DistillRVCError("no CUDA device here (or this torch build has no CUDA): use --device cpu")
     precision = choose_precision(train_cfg.precision, device)
     cfg = train_cfg
+    if not 0 <= cfg.speaker < teacher.config.spk_embed_dim:
+        raise DistillRVCError(f"speaker {cfg.speaker} does not exist: the teacher has speakers 0 to "
+                              f"{teacher.config.spk_embed_dim - 1}")
     if teacher.config.f0 and not getattr(dataset, "f0", True):
         raise DistillRVCError("the teacher is a pitch (f0) model but the dataset has no F0; prepare it with F0")
     train_idx, held = split_eval(dataset, cfg.eval_items, cfg.seed, cfg.segment_frames)
+    if not held:
+        log.warning("the dataset is too small to hold segments out: fidelity is measured on training segments")
+        held = train_idx[:cfg.eval_items]
     batches = Batches(dataset, train_idx, cfg, teacher.config.inter_channels, teacher.config.hop_length,
                       teacher.config.f0, loss_cfg.mean_path_fraction)
     evals = eval_items(dataset, held, cfg.eval_frames, teacher.config.f0)
