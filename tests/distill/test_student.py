@@ -138,3 +138,19 @@ def test_init_from_teacher_starts_closer_than_random(teacher, example_data, reci
     from_teacher = distance(build_student(teacher, spec).eval())
     random = [distance(build_student(teacher, spec, init=False).eval()) for _ in range(3)]
     assert from_teacher < 0.75 * min(random), (from_teacher, random)
+
+
+@pytest.mark.parametrize("spec, fmt", [
+    (StudentSpec(hidden_channels="0.5x", phone_proj_dim=4), "distill-rvc model in RVC format"),
+    (StudentSpec(n_flows="0.5x", flow_wn_layers="0.67x"), "distill-rvc model (project format, not loadable by RVC)"),
+])
+def test_students_round_trip_through_their_file_format(tmp_path, teacher, spec, fmt):
+    from distill_rvc import load_model, save_model
+
+    student = build_student(teacher, spec).eval()
+    path = tmp_path / "student.pth"
+    assert save_model(student, path, metadata={"recipe": "test"}, half=False) == fmt
+    again = load_model(path)
+    assert again.checkpoint.format == fmt and again.checkpoint.metadata["recipe"] == "test"
+    x = _inputs(teacher.config)
+    assert torch.allclose(_audio(again, x), _audio(student, x), atol=1e-5)  # a phone_proj is folded exactly
