@@ -13,6 +13,7 @@ tensor, so it is not measured here; `CUDA_OVERHEAD_BYTES` is our stated estimate
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -181,3 +182,13 @@ def _global_peak_tracker():
     if not all(hasattr(tracker, name) for name in ("_curr_mem_snap", "_peak_mem", "_peak_mem_snap")):
         return MemTracker()
     return tracker
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident memory so far (None on Windows, which has no getrusage)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss) if sys.platform == "darwin" else int(rss) * 1024  # macOS: bytes, Linux: KiB

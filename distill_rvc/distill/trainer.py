@@ -25,7 +25,6 @@ import functools
 import logging
 import math
 import re
-import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..atomic import atomic_write
 from ..errors import DistillRVCError
+from ..memory import peak_rss_bytes
 from ..models import Synthesizer
 from ..safe_load import safe_torch_load
 from .batches import Batch, Batches, eval_items, micro_batches, split_eval
@@ -68,11 +68,24 @@ def choose_precision(requested: str, device: torch.device) -> Precision:
         if requested != "fp32":
             log.info("training on %s in fp32 (the recipe's %s applies to CUDA)", device.type, requested)
         return Precision(None, torch.float32, False)
-    if requested == "bf16" and not torch.cuda.is_bf16_supported():
-        log.warning("this GPU has no bf16: using fp16 with a GradScaler")
+    name = torch.cuda.get_device_name(device)
+    if half_precision_broken(name):
+        log.warning("%s: half precision is unreliable on this card (RVC forces fp32 on it too); training in fp32",
+                    name)
+        return Precision(None, torch.float32, False)
+    if requested == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        log.warning("this GPU has no native bf16: using fp16 with a GradScaler")
         requested = "fp16"
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[requested]
     return Precision(amp, torch.float16, requested == "fp16")
+
+
+def half_precision_broken(gpu_name: str) -> bool:
+    """RVC's rule (rvc-format.md §8): fp32 on GTX 16xx, P40/P10x, 1060/1070/1080. GTX 16xx is
+    matched as RVC 2026 does (`16\\d{2}`), so "16GB" in an RTX name does not count."""
+    if re.search(r"16\d{2}", gpu_name):
+        return True
+    return any(tag in gpu_name.upper() for tag in ("P40", "P10", "1060", "1070", "1080"))
 
 
 def set_checkpointing(student: Synthesizer, on: bool) -> None:
@@ -387,7 +400,7 @@ def _plain(x: Any) -> dict[str, Any]:
 def _peak_memory(device: torch.device) -> int:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+    return peak_rss_bytes() or 0
 
 
 def _save_state(out_dir: Path, session: Session, step: int, micro: int, fidelity: tuple[float, float],

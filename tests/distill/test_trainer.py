@@ -128,3 +128,13 @@ def test_cuda_step_logs_real_peak_memory(tmp_path, teacher, example_data):
         plan = plan_training(teacher.config, recipe)
         assert 0 < result.peak_memory_bytes < plan.total
         assert all(torch.isfinite(torch.tensor(h["total"])) for h in result.history)
+
+
+def test_cards_where_rvc_forces_fp32():
+    from distill_rvc.distill.trainer import half_precision_broken
+
+    for name in ("NVIDIA GeForce GTX 1650", "NVIDIA GeForce GTX 1660 SUPER", "Tesla P40", "Tesla P100-PCIE-16GB",
+                 "NVIDIA GeForce GTX 1060 6GB", "NVIDIA GeForce GTX 1080 Ti"):
+        assert half_precision_broken(name), name
+    for name in ("NVIDIA GeForce RTX 3060", "Tesla V100-SXM2-16GB", "NVIDIA H100 80GB HBM3", "NVIDIA GeForce RTX 4090", "NVIDIA GeForce RTX 4060 Ti 16GB"):
+        assert not half_precision_broken(name), name
