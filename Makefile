@@ -23,8 +23,9 @@ export-onnx:  ## export MODEL (default: newest runs/*/student.pth) to export/NAM
 tensorboard:  ## watch teach runs
 	tensorboard --logdir runs
 
-examples:  ## rebuild the bundled example files
+examples:  ## rebuild the bundled example files (and the example dataset cache examples/data/)
 	$(PY) examples/make_tiny_teacher.py
+	$(PY) examples/make_example_dataset.py
 
 bench:  ## CPU speed of the real-size teacher
 	$(PY) bench/bench_infer.py

@@ -4,7 +4,8 @@
 tensor a real pass would allocate (parameters, activations, gradients, optimiser state)
 without computing anything, so a 60 s pass of a 27 M model is "run" on a CPU in a second.
 `inference_memory` fits the measured peaks to a + b*s + c*s^2 (weights, per-second
-activations, attention's quadratic term) and answers "how long a chunk fits N GB".
+activations, attention's quadratic term) and answers "how long a chunk fits N GB";
+`fake_step_memory` traces one whole training step (the `plan` command, distill/planner.py).
 
 What a CUDA device adds on top (its context, cuDNN workspaces, allocator rounding) is not a
 tensor, so it is not measured here; `CUDA_OVERHEAD_BYTES` is our stated estimate of it.
@@ -12,8 +13,9 @@ tensor, so it is not measured here; `CUDA_OVERHEAD_BYTES` is our stated estimate
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -27,7 +29,7 @@ ALLOCATOR_SLACK = 1.10  # the caching allocator rounds blocks up and fragments
 def fake_peaks(build: Callable[[], torch.nn.Module],
                runs: list[Callable[[torch.nn.Module], None]]) -> list[dict[str, int]]:
     """Build a model on fake tensors once, then run each `run(model)` and return its peak
-    bytes by kind: {"param", "buffer", "grad", "act", "temp", "optstate", "other", "total"}."""
+    bytes by kind: {"param", "buffer", "grad", "act", "temp", "opt", "oth", "total"}."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 
@@ -39,13 +41,55 @@ def fake_peaks(build: Callable[[], torch.nn.Module],
             tracker.track_external(model)
             with tracker:
                 run(model)
-            out: dict[str, int] = {}
-            for per_device in tracker.get_tracker_snapshot("peak").values():
-                for kind, nbytes in per_device.items():
-                    name = "total" if kind == "Total" else kind.name.lower()
-                    out[name] = out.get(name, 0) + int(nbytes)
-            results.append(out)
+            results.append(_by_kind(tracker.get_tracker_snapshot("peak")))
     return results
+
+
+def _by_kind(snapshot: dict) -> dict[str, int]:
+    """MemTracker snapshot {device: {kind: bytes}} -> {"param": ..., "act": ..., "total": ...}."""
+    out: dict[str, int] = {}
+    for per_device in snapshot.values():
+        for kind, nbytes in per_device.items():
+            name = "total" if kind == "Total" else kind.name.lower()
+            out[name] = out.get(name, 0) + int(nbytes)
+    return out
+
+
+@dataclass
+class StepMemory:
+    """Bytes by kind ("param", "grad", "act", "opt", "temp", "oth", "total") of one
+    traced training step: at its peak, between forward and backward (activations saved for
+    backward at their largest), and after the optimiser step (gradients and optimiser state)."""
+
+    peak: dict[str, int]
+    after_forward: dict[str, int]
+    after_step: dict[str, int]
+    flops: int
+    tracked: Any = None  # what `setup` built (fake modules), for reading sizes off
+
+
+def fake_step_memory(setup: Callable[[], tuple[Any, list]],
+                     run: Callable[[Any, Callable[[], None]], None]) -> StepMemory:
+    """Trace one training step on fake tensors.
+
+    `setup()` builds the modules and optimisers (under FakeTensorMode) and returns
+    (context, [modules and optimisers to track]); `run(context, probe)` does one step and
+    calls `probe()` between its forward and its backward.
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        context, tracked = setup()
+        tracker = _global_peak_tracker()
+        tracker.track_external(*tracked)
+        probes: list[dict[str, int]] = []
+        flops = FlopCounterMode(display=False)
+        with tracker, flops:
+            run(context, lambda: probes.append(_by_kind(tracker.get_tracker_snapshot())))
+        after_step = _by_kind(tracker.get_tracker_snapshot())
+    return StepMemory(peak=_by_kind(tracker.get_tracker_snapshot("peak")), after_forward=probes[0] if probes else {},
+                      after_step=after_step, flops=int(flops.get_total_flops()), tracked=context)
 
 
 LADDER_S = (10, 30, 60, 120, 240)
@@ -112,3 +156,39 @@ def _build_in(dtype: torch.dtype, factory: Callable[[], torch.nn.Module]) -> tor
         return factory().eval()
     finally:
         torch.set_default_dtype(previous)
+
+
+def _global_peak_tracker():
+    """A MemTracker that keeps only the global peak.
+
+    MemTracker also updates a peak per module after every op, looping over every module it
+    has seen: with a few hundred modules that is most of a training step's trace time, and
+    `fake_step_memory` reads only the global snapshots. The override relies on MemTracker's
+    private fields; if they change, the stock (slower, identical) tracker is used.
+    """
+    from torch.distributed._tools import mem_tracker
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    total = getattr(mem_tracker, "_TOTAL_KEY", "Total")
+
+    class GlobalPeakTracker(MemTracker):
+        def _update_peak_stats(self, peak_state) -> None:
+            for dev, snap in self._curr_mem_snap.items():
+                if self._peak_mem.get(dev, 0) < snap[total]:
+                    self._peak_mem[dev] = snap[total]
+                    self._peak_mem_snap[dev] = dict(snap)
+
+    tracker = GlobalPeakTracker()
+    if not all(hasattr(tracker, name) for name in ("_curr_mem_snap", "_peak_mem", "_peak_mem_snap")):
+        return MemTracker()
+    return tracker
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident memory so far (None on Windows, which has no getrusage)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss) if sys.platform == "darwin" else int(rss) * 1024  # macOS: bytes, Linux: KiB

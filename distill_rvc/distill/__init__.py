@@ -1,0 +1,15 @@
+"""Distillation: turn a trained RVC teacher into a slim student under a memory budget.
+
+    recipes.py       recipe TOML -> validated dataclasses (student widths, optimisation, losses, budget)
+    student.py       the student's SynthConfig from teacher + recipe; init from the teacher's weights
+    spectral.py      RVC's log-mel and STFT magnitudes (torch.stft + librosa's mel filterbank)
+    discriminator.py a small multi-period discriminator for the optional adversarial term
+    losses.py        output, prior, latent, decoder-feature, adversarial and ground-truth terms
+    batches.py       deterministic training batches from the dataset cache (exact resume)
+    trainer.py       the training loop (AMP, checkpointing, accumulation, OOM back-off, resume)
+    planner.py       peak training memory from one traced step on fake tensors (`distill-rvc plan`)
+    tb.py            TensorBoard logging (scalars, audio, mel images, hparams)
+    teach.py         `teach()`: recipe + teacher file + dataset -> runs/NAME/student.pth
+
+Importing this package imports nothing heavy; each module pulls in what it needs.
+"""

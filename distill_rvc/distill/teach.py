@@ -1,0 +1,125 @@
+"""`teach()`: a teacher file + a recipe + a dataset cache -> runs/NAME/student.pth.
+
+    load the teacher -> build the student from the recipe, initialised from the teacher
+    -> plan the training memory; refuse if it exceeds the recipe's budget
+    -> train (trainer.py) -> save the student (RVC's format when RVC can build it) with the
+       recipe and provenance (teacher sha256, steps, fidelity) under its metadata
+
+Everything it needs comes in as arguments; the CLI only parses options and prints the result.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import load_model, save_model
+from ..dataset import Dataset
+from ..errors import DistillRVCError
+from ..memory import GB
+from .planner import MemoryPlan, plan_training
+from .recipes import Recipe, load_recipe
+from .student import build_student
+from .trainer import TrainResult, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TeachResult:
+    student_path: Path
+    format: str  # RVC's inference format or the project format (checkpoint.FORMAT_*)
+    params: dict[str, int]  # teacher and student parameter counts
+    plan: MemoryPlan | None
+    train: TrainResult
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Path, out: str | Path, *,
+          steps: int | None = None, batch_size: int | None = None, key: float | None = None, resume: bool = False,
+          device: str | None = None, check_budget: bool = True, progress: bool = True,
+          dataset=None) -> TeachResult:
+    """Distil the teacher at `teacher_path` with `recipe` on the cache at `data`, into `out`.
+
+    `steps`, `batch_size` and `key` (F0 shift in semitones) override the recipe's. With `check_budget`, a plan above the
+    recipe's budget raises DistillRVCError saying what to change. `dataset` replaces the cache
+    at `data` with any in-memory dataset (tests, other callers).
+    """
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    overrides: dict[str, Any] = {}
+    if steps is not None:
+        overrides["steps"] = steps
+    if batch_size is not None:
+        overrides["batch_size"] = batch_size
+        overrides["accumulation"] = 1
+    if key is not None:
+        overrides["key"] = key
+    if overrides:
+        recipe = recipe.replace(train=overrides)
+    teacher = load_model(teacher_path)
+    dataset = dataset if dataset is not None else Dataset(data)
+    _check_dataset(dataset, teacher, recipe)
+    student = build_student(teacher, recipe.student)
+
+    plan = None
+    if check_budget:
+        plan = plan_training(teacher.config, recipe, student.config)
+        if not plan.fits:
+            raise DistillRVCError(
+                f"recipe {recipe.name} needs about {plan.total / GB:.2f} GB ({plan.device}) but its budget is "
+                f"{recipe.budget_gb:g} GB: {plan.advice()}")
+
+    out = Path(out)
+    sha = file_sha256(teacher_path)
+    counts = {"teacher": sum(p.numel() for p in teacher.parameters()),
+              "student": sum(p.numel() for p in student.parameters())}
+    hparams = {"recipe": recipe.name, "budget_gb": recipe.budget_gb, "student_params": counts["student"],
+               "param_ratio": counts["teacher"] / counts["student"], "batch_size": recipe.train.batch_size,
+               "segment_frames": recipe.train.segment_frames, "lr": recipe.train.lr,
+               "precision": recipe.train.precision, "steps": recipe.train.steps,
+               "hidden_channels": student.config.hidden_channels,
+               "upsample_initial_channel": student.config.upsample_initial_channel,
+               "resblock": student.config.resblock}
+    result = train(student, teacher, dataset, recipe.train, recipe.loss, out, device=device, resume=resume,
+                   progress=progress, hparams=hparams, fingerprint={"teacher_sha256": sha},
+                   planned_bytes=plan.total if plan else None)
+
+    metadata = {
+        "info": f"distill-rvc student ({recipe.name}) of {Path(teacher_path).name}",
+        "recipe": recipe.name,
+        "recipe_spec": recipe.to_dict(),
+        "teacher_sha256": sha,
+        "teacher_file": Path(teacher_path).name,
+        "steps": result.steps,
+        "fidelity": result.fidelity,
+        "params": counts,
+    }
+    path = out / "student.pth"
+    fmt = save_model(student.cpu().float(), path, metadata=metadata)
+    log.info("wrote %s (%s)", path, fmt)
+    return TeachResult(student_path=path, format=fmt, params=counts, plan=plan, train=result)
+
+
+def _check_dataset(dataset, teacher: torch.nn.Module, recipe: Recipe) -> None:
+    cfg = teacher.config
+    dim = getattr(dataset, "feature_dim", cfg.phone_dim)
+    if dim != cfg.phone_dim:
+        raise DistillRVCError(f"the dataset has {dim}-d content features but the teacher ({cfg.version}) takes "
+                              f"{cfg.phone_dim}-d: prepare the data with the {cfg.version} content encoder")
+    if recipe.loss.ground_truth:
+        if not getattr(dataset, "has_audio", False):
+            log.warning("the dataset has no audio: the ground-truth term is off")
+        elif getattr(dataset, "sample_rate", cfg.sr) != cfg.sr:
+            raise DistillRVCError(f"the dataset's audio is at {dataset.sample_rate} Hz but the teacher makes "
+                                  f"{cfg.sr} Hz: prepare the data at {cfg.sr} Hz or set [loss] ground_truth = 0")

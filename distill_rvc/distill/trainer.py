@@ -1,0 +1,418 @@
+"""The distillation loop, in plain PyTorch.
+
+    train(student, teacher, dataset, TrainConfig, LossConfig, out_dir) -> TrainResult
+
+It takes models, not files, so pruning's recovery distillation calls it as `teach` does.
+One optimiser step, top to bottom (`Session.step`):
+
+    for each micro-batch of the step's batch (batches.py: a pure function of seed and step):
+        teacher forward, frozen, no grad (fp16 on CUDA), recording its decoder feature maps
+        student forward under autocast (bf16, or fp16 with a GradScaler; fp32 on CPU),
+            decoder resblocks recomputed in backward if gradient checkpointing is on
+        [discriminator loss on the detached student audio -> backward]
+        distillation loss (losses.py) / micro-batches -> backward (gradients accumulate)
+    optimiser step(s), scaler update, lr from the step number (warm-up, then cosine)
+
+Around it, `train` handles CUDA out-of-memory (halve the micro-batch, keep the effective
+batch, redo the step), the held-out evaluation, TensorBoard, and atomic checkpoints every N
+steps keeping the last k. `resume=True` restores the newest checkpoint: weights, optimiser
+and scaler state, RNG, micro-batch size; the data position is the step number itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from ..atomic import atomic_write
+from ..errors import DistillRVCError
+from ..memory import peak_rss_bytes
+from ..models import Synthesizer
+from ..safe_load import safe_torch_load
+from .batches import Batch, Batches, eval_items, micro_batches, split_eval
+from .losses import DistillLoss, capture
+from .recipes import LossConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+STATE_FORMAT = "distill-rvc-train-state"
+_CKPT = re.compile(r"^step_(\d{8})\.pt$")
+
+
+# ------------------------------------------------------------------------- precision
+@dataclass(frozen=True)
+class Precision:
+    amp_dtype: torch.dtype | None  # autocast dtype of the student, None = fp32
+    teacher_dtype: torch.dtype
+    scaler: bool  # fp16 needs loss scaling; bf16 does not
+
+    @property
+    def name(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+
+
+def choose_precision(requested: str, device: torch.device) -> Precision:
+    """What runs where: CPUs train in fp32 (their half-precision convs are slow or missing);
+    on CUDA the teacher runs in fp16 and the student under the requested autocast, with bf16
+    falling back to fp16 + GradScaler on cards without bf16."""
+    if device.type != "cuda":
+        if requested != "fp32":
+            log.info("training on %s in fp32 (the recipe's %s applies to CUDA)", device.type, requested)
+        return Precision(None, torch.float32, False)
+    name = torch.cuda.get_device_name(device)
+    if half_precision_broken(name):
+        log.warning("%s: half precision is unreliable on this card (RVC forces fp32 on it too); training in fp32",
+                    name)
+        return Precision(None, torch.float32, False)
+    if requested == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        log.warning("this GPU has no native bf16: using fp16 with a GradScaler")
+        requested = "fp16"
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[requested]
+    return Precision(amp, torch.float16, requested == "fp16")
+
+
+def half_precision_broken(gpu_name: str) -> bool:
+    """RVC's rule (rvc-format.md §8): fp32 on GTX 16xx, P40/P10x, 1060/1070/1080. GTX 16xx is
+    matched as RVC 2026 does (`16\\d{2}`), so "16GB" in an RTX name does not count."""
+    if re.search(r"16\d{2}", gpu_name):
+        return True
+    return any(tag in gpu_name.upper() for tag in ("P40", "P10", "1060", "1070", "1080"))
+
+
+def set_checkpointing(student: Synthesizer, on: bool) -> None:
+    """Recompute each decoder resblock in backward instead of keeping its activations.
+
+    Per resblock, not per stage: a checkpointed region recomputes its whole inside, so one
+    big region would peak as high as no checkpointing at all.
+    """
+    for block in student.dec.resblocks:
+        if on:
+            block.forward = functools.partial(checkpoint, type(block).forward.__get__(block), use_reentrant=False)
+        else:
+            block.__dict__.pop("forward", None)
+
+
+def _moved(module: torch.nn.Module, device: torch.device, dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """`module.to(device, dtype)`, skipped when nothing changes (the planner's fake parameters
+    cannot be swapped, and need not be)."""
+    if all(p.device.type == device.type and (dtype is None or p.dtype == dtype) for p in module.parameters()):
+        return module
+    return module.to(device=device, dtype=dtype)
+
+
+# --------------------------------------------------------------------------- one step
+class Session:
+    """Models, optimisers and precision of one run; `step` is one optimiser step. No I/O."""
+
+    def __init__(self, student: Synthesizer, teacher: Synthesizer, train_cfg: TrainConfig, loss_cfg: LossConfig,
+                 device: torch.device, precision: Precision, loss: DistillLoss | None = None,
+                 foreach: bool | None = None):
+        self.train_cfg, self.loss_cfg = train_cfg, loss_cfg
+        self.device, self.precision = device, precision
+        self.teacher = _moved(teacher, device, precision.teacher_dtype).eval().requires_grad_(False)
+        self.student = _moved(student, device).train()
+        set_checkpointing(self.student, train_cfg.grad_checkpointing)
+        self.loss = _moved(loss or DistillLoss(self.teacher, self.student, loss_cfg), device)
+        params = [p for p in self.student.parameters() if p.requires_grad] + self.loss.generator_parameters()
+        adam = dict(lr=train_cfg.lr, betas=train_cfg.betas, eps=1e-9, weight_decay=train_cfg.weight_decay,
+                    foreach=foreach)
+        self.opt = torch.optim.AdamW(params, **adam)
+        self.opt_d = torch.optim.AdamW(self.loss.disc.parameters(), **adam) if hasattr(self.loss, "disc") else None
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)
+
+    def lr_at(self, step: int) -> float:
+        c = self.train_cfg
+        if step <= c.warmup_steps:
+            return c.lr * step / max(c.warmup_steps, 1)
+        progress = min(1.0, (step - c.warmup_steps) / max(c.steps - c.warmup_steps, 1))
+        return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def _autocast(self):
+        p = self.precision
+        return torch.autocast(self.device.type, dtype=p.amp_dtype or torch.float32, enabled=p.amp_dtype is not None)
+
+    def step(self, batch: Batch, step: int, micro: int,
+             after_forward: Callable[[], None] | None = None) -> dict[str, torch.Tensor]:
+        """One optimiser step over `batch` in micro-batches of `micro` items.
+
+        Returns the detached, unweighted loss terms averaged over the batch ("total" weighted).
+        `after_forward` runs once, between the first forward and its backward (memory probes).
+        """
+        for group in self.opt.param_groups + (self.opt_d.param_groups if self.opt_d else []):
+            group["lr"] = self.lr_at(step)
+        self.opt.zero_grad(set_to_none=True)
+        if self.opt_d:
+            self.opt_d.zero_grad(set_to_none=True)
+        adversarial = self.opt_d is not None and step >= self.loss_cfg.adversarial_start
+        parts = micro_batches(batch, micro)
+        sums: dict[str, torch.Tensor] = {}
+        names = self.loss.feature_names
+        for k, part in enumerate(parts):
+            weight = len(part) / len(batch)
+            t_in = part.to(self.device, self.precision.teacher_dtype)
+            s_in = part.to(self.device)
+            with torch.no_grad(), capture(self.teacher, names) as t_feats:
+                t_out = self.teacher(t_in.phone, t_in.lengths, t_in.pitch, t_in.pitchf, t_in.sid, noise=t_in.noise,
+                                     source_noise=False)
+            noise = s_in.noise[:, :self.student.config.inter_channels]  # a fixed slice where the latent is narrower
+            with self._autocast(), capture(self.student, names) as s_feats:
+                s_out = self.student(s_in.phone, s_in.lengths, s_in.pitch, s_in.pitchf, s_in.sid, noise=noise,
+                                     source_noise=False)
+            if adversarial:
+                with self._autocast():
+                    d_loss = self.loss.discriminator_loss(s_out.audio, t_out.audio)
+                self.scaler.scale(d_loss * weight).backward()
+                sums["discriminator"] = sums.get("discriminator", 0) + d_loss.detach() * weight
+            disc = getattr(self.loss, "disc", None)
+            if disc is not None:
+                disc.requires_grad_(False)  # the generator's gradient must not reach D
+            try:
+                with self._autocast():
+                    terms = self.loss(s_out, t_out, dict(s_feats), dict(t_feats), s_in.audio, adversarial=adversarial)
+            finally:
+                if disc is not None:
+                    disc.requires_grad_(True)
+            if k == 0 and after_forward is not None:
+                after_forward()
+            self.scaler.scale(terms["total"] * weight).backward()
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0) + value.detach().float() * weight
+        if adversarial:
+            self.scaler.step(self.opt_d)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        return sums
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"student": self.student.state_dict(), "loss": self.loss.state_dict(), "opt": self.opt.state_dict(),
+                "opt_d": self.opt_d.state_dict() if self.opt_d else None, "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.student.load_state_dict(state["student"])
+        self.loss.load_state_dict(state["loss"])
+        self.opt.load_state_dict(state["opt"])
+        if self.opt_d is not None and state.get("opt_d"):
+            self.opt_d.load_state_dict(state["opt_d"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+
+# ------------------------------------------------------------------------- evaluation
+@dataclass
+class EvalItem:
+    teacher_audio: torch.Tensor  # [N]
+    student_audio: torch.Tensor  # [N]
+    teacher_mel: torch.Tensor  # [n_mels, frames]
+    student_mel: torch.Tensor
+
+
+@torch.no_grad()
+def evaluate(session: Session, items: list[Batch], seed: int) -> tuple[float, list[EvalItem]]:
+    """Mean log-mel L1 (student vs teacher) over held-out items, with a fixed prior noise per
+    item and the NSF noise off, plus the audio and mels for logging."""
+    student, teacher = session.student, session.teacher
+    student.eval()
+    out, total = [], 0.0
+    try:
+        for i, item in enumerate(items):
+            t = item.phone.shape[1]
+            g = torch.Generator().manual_seed(seed + 7919 * (i + 1))
+            noise = torch.randn(1, teacher.config.inter_channels, t, generator=g)
+            item = Batch(item.phone, item.lengths, item.pitch, item.pitchf,
+                         torch.full((1,), session.train_cfg.speaker, dtype=torch.long), noise, None)
+            t_in, s_in = item.to(session.device, session.precision.teacher_dtype), item.to(session.device)
+            t_audio = teacher.infer(t_in.phone, t_in.lengths, t_in.pitch, t_in.pitchf, t_in.sid, noise=t_in.noise,
+                                    source_noise=False)[0, 0].float()
+            s_audio = student.infer(s_in.phone, s_in.lengths, s_in.pitch, s_in.pitchf, s_in.sid,
+                                    noise=s_in.noise[:, :student.config.inter_channels], source_noise=False)[0, 0].float()
+            t_mel, s_mel = session.loss.mel(t_audio[None])[0], session.loss.mel(s_audio[None])[0]
+            total += float(torch.mean(torch.abs(t_mel - s_mel)))
+            out.append(EvalItem(t_audio.cpu(), s_audio.cpu(), t_mel.cpu(), s_mel.cpu()))
+    finally:
+        student.train()
+    return total / max(len(items), 1), out
+
+
+# ------------------------------------------------------------------------- the loop
+@dataclass
+class TrainResult:
+    steps: int  # the last step done
+    history: list[dict[str, float]] = field(default_factory=list)  # losses of the steps this call ran
+    fidelity: dict[str, float] = field(default_factory=dict)  # mel_l1 at init and at the end, and their ratio
+    micro_batch: int = 0
+    peak_memory_bytes: int = 0  # CUDA max_memory_allocated, or the process's peak RSS on CPU
+    seconds: float = 0.0
+
+
+def checkpoints(out_dir: Path) -> list[Path]:
+    """This run's training checkpoints, oldest first."""
+    folder = Path(out_dir) / "checkpoints"
+    return sorted(p for p in folder.glob("step_*.pt") if _CKPT.match(p.name)) if folder.is_dir() else []
+
+
+def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainConfig, loss_cfg: LossConfig,
+          out_dir: str | Path, *, device: str | torch.device | None = None, resume: bool = False,
+          progress: bool = True, hparams: dict[str, Any] | None = None,
+          callback: Callable[[int, dict[str, float]], None] | None = None,
+          fingerprint: dict[str, Any] | None = None, planned_bytes: int | None = None) -> TrainResult:
+    """Distil `teacher` into `student` (in place) on `dataset`; logs and checkpoints under out_dir.
+
+    `callback(step, losses)` runs after every step. `fingerprint` (plain data, e.g. the recipe)
+    is stored in checkpoints and must match on resume (with the student, loss and train configs).
+    `hparams` go to TensorBoard's HParams view with the final fidelity; `planned_bytes` (the
+    memory plan) is logged beside the measured peak.
+    """
+    from tqdm.auto import tqdm
+
+    from .tb import RunLogger
+
+    out_dir = Path(out_dir)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DistillRVCError("no CUDA device here (or this torch build has no CUDA): use --device cpu")
+    precision = choose_precision(train_cfg.precision, device)
+    cfg = train_cfg
+    if not 0 <= cfg.speaker < teacher.config.spk_embed_dim:
+        raise DistillRVCError(f"speaker {cfg.speaker} does not exist: the teacher has speakers 0 to "
+                              f"{teacher.config.spk_embed_dim - 1}")
+    if teacher.config.f0 and not getattr(dataset, "f0", True):
+        raise DistillRVCError("the teacher is a pitch (f0) model but the dataset has no F0; prepare it with F0")
+    train_idx, held = split_eval(dataset, cfg.eval_items, cfg.seed, cfg.segment_frames)
+    if not held:
+        log.warning("the dataset is too small to hold segments out: fidelity is measured on training segments")
+        held = train_idx[:cfg.eval_items]
+    batches = Batches(dataset, train_idx, cfg, teacher.config.inter_channels, teacher.config.hop_length,
+                      teacher.config.f0, loss_cfg.mean_path_fraction)
+    evals = eval_items(dataset, held, cfg.eval_frames, teacher.config.f0)
+    session = Session(student, teacher, cfg, loss_cfg, device, precision)
+    micro = cfg.batch_size // cfg.accumulation
+    run_length = ("steps", "checkpoint_every", "keep_checkpoints", "eval_every", "log_every")
+    fingerprint = {"student": student.config.to_dict(), "loss": _plain(loss_cfg),
+                   "train": {k: v for k, v in _plain(cfg).items() if k not in run_length}, **(fingerprint or {})}
+
+    start, init_mel, last_mel = 0, None, None
+    found = checkpoints(out_dir)
+    if found and not resume:
+        raise DistillRVCError(f"{out_dir} already holds a training run (checkpoints/); pass --resume to continue it "
+                              "or choose another --out")
+    if resume and found:
+        state = safe_torch_load(found[-1], what="distill-rvc training checkpoint")
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise DistillRVCError(f"{found[-1]}: not a distill-rvc training checkpoint")
+        if state["fingerprint"] != fingerprint:
+            changed = sorted(k for k in set(state["fingerprint"]) | set(fingerprint)
+                             if state["fingerprint"].get(k) != fingerprint.get(k))
+            raise DistillRVCError(f"cannot resume {out_dir}: the run was started with another {', '.join(changed)}; "
+                                  "use the same teacher, recipe and options, or a new --out")
+        session.load_state_dict(state["state"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if device.type == "cuda" and state["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        start, micro = int(state["step"]), int(state["micro_batch"])
+        init_mel, last_mel = state["fidelity_init"], state["fidelity_last"]
+        log.info("resuming %s at step %d", out_dir, start)
+    elif resume:
+        log.info("nothing to resume in %s: starting a new run", out_dir)
+
+    logger = RunLogger(out_dir, purge_step=start + 1 if start else None, sample_rate=teacher.config.sr)
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="teach", unit="step", dynamic_ncols=True)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    result = TrainResult(steps=start, micro_batch=micro)
+    began = time.perf_counter()
+    try:
+        if init_mel is None:
+            init_mel, items = evaluate(session, evals, cfg.seed)
+            logger.eval(0, items, init_mel)
+            last_mel = init_mel
+        for step in range(start + 1, cfg.steps + 1):
+            t0 = time.perf_counter()
+            sums, micro = _step_with_backoff(session, batches.draw(step), step, micro)
+            losses = {k: float(v) for k, v in sums.items()}
+            if not math.isfinite(losses["total"]):
+                raise DistillRVCError(f"the loss became {losses['total']} at step {step}: lower [train] lr or use "
+                                      "bf16/fp32 instead of fp16")
+            losses["lr"] = session.lr_at(step)
+            losses["step_s"] = time.perf_counter() - t0
+            result.history.append(losses)
+            result.steps, result.micro_batch = step, micro
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses['total']:.3f}", mel=f"{losses.get('mel', float('nan')):.3f}")
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                logger.scalars(step, losses, micro, _peak_memory(device), planned_bytes)
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                last_mel, items = evaluate(session, evals, cfg.seed)
+                logger.eval(step, items, last_mel)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                _save_state(out_dir, session, step, micro, (init_mel, last_mel), fingerprint, device,
+                            cfg.keep_checkpoints)
+            if callback is not None:
+                callback(step, losses)
+        result.fidelity = {"mel_l1_init": init_mel, "mel_l1": last_mel,
+                           "mel_l1_ratio": last_mel / max(init_mel, 1e-12)}
+        result.peak_memory_bytes = _peak_memory(device)
+        if hparams is not None:
+            logger.hparams(result.steps, hparams, result.fidelity)
+    finally:
+        bar.close()
+        logger.close()
+        set_checkpointing(session.student, False)
+    result.seconds = time.perf_counter() - began
+    session.student.eval()
+    return result
+
+
+def _step_with_backoff(session: Session, batch: Batch, step: int, micro: int) -> tuple[dict[str, torch.Tensor], int]:
+    """`session.step`; on CUDA out-of-memory, halve the micro-batch (the batch, hence the
+    gradient, stays the same: more micro-batches accumulate) and redo the step."""
+    while True:
+        try:
+            return session.step(batch, step, micro), micro
+        except torch.OutOfMemoryError:
+            if micro <= 1:
+                raise DistillRVCError(
+                    "out of GPU memory even at micro-batch 1: lower [train] segment_frames, turn on "
+                    "grad_checkpointing, use bf16/fp16, or pick a smaller recipe") from None
+            micro = max(1, micro // 2)
+            session.opt.zero_grad(set_to_none=True)
+            if session.opt_d is not None:
+                session.opt_d.zero_grad(set_to_none=True)
+            if session.device.type == "cuda":
+                torch.cuda.empty_cache()
+            log.warning("out of GPU memory at step %d: micro-batch halved to %d, accumulating %d per step", step,
+                        micro, math.ceil(len(batch) / micro))
+
+
+def _plain(x: Any) -> dict[str, Any]:
+    d = dataclasses.asdict(x)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _peak_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return peak_rss_bytes() or 0
+
+
+def _save_state(out_dir: Path, session: Session, step: int, micro: int, fidelity: tuple[float, float],
+                fingerprint: dict[str, Any], device: torch.device, keep: int) -> Path:
+    state = {
+        "format": STATE_FORMAT, "step": step, "micro_batch": micro, "fidelity_init": fidelity[0],
+        "fidelity_last": fidelity[1], "fingerprint": fingerprint, "state": session.state_dict(),
+        "rng": {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else []},
+    }
+    path = out_dir / "checkpoints" / f"step_{step:08d}.pt"
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    for old in checkpoints(out_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,39 @@
+"""The distillation commands from the shell side: output, --help, one-line errors with exit code 2."""
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from conftest import TINY_TEACHER
+from distill_rvc.cli import cli
+
+
+def test_recipes_lists_every_recipe_against_a_v2_40k_teacher():
+    result = CliRunner().invoke(cli, ["recipes"])
+    assert result.exit_code == 0, result.output
+    assert "teacher: 27,514,690 params, 46.93 GMAC per second of audio" in result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines()[2:] if line and not line.startswith("*")}
+    assert set(rows) == {"cpu", "2gb", "4gb", "6gb", "tiny"}
+    assert "RVC" in rows["tiny"] and "2 GB" in rows["tiny"]
+
+
+def test_plan_prints_the_breakdown():
+    result = CliRunner().invoke(cli, ["plan", "--teacher", str(TINY_TEACHER), "--recipe", "tiny"])
+    assert result.exit_code == 0, result.output
+    for label in ("student weights", "teacher weights (frozen)", "gradients", "optimizer state (AdamW)",
+                  "activations (held for backward)", "+ CUDA context + cuDNN (estimate)", "= planned peak"):
+        assert label in result.output, label
+    assert "budget 2048 MiB: fits" in result.output
+
+
+def test_teach_errors_are_one_line(tmp_path):
+    runner = CliRunner()
+    for args, message in (
+        (["--recipe", "3gb", "--data", str(tmp_path)], "error: no recipe named '3gb'"),
+        (["--recipe", "tiny", "--data", str(tmp_path)], "not a prepared dataset"),
+    ):
+        result = runner.invoke(cli, ["teach", "--teacher", str(TINY_TEACHER), "--out", str(tmp_path / "o"), *args])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    help_text = runner.invoke(cli, ["teach", "--help"]).output
+    for option in ("--teacher", "--recipe", "--data", "--out", "--steps", "--batch-size", "--key", "--resume",
+                   "--device", "--no-budget-check", "--quiet"):
+        assert option in help_text
