@@ -41,6 +41,7 @@ from .backends import Backend, OrtBackend, TorchBackend, open_backend
 from .convert import ChunkInput, ChunkSizes, Converter, ConvertSettings, Timings, render
 from .errors import DistillRVCError
 from .features.audio import AUDIO_SUFFIXES, condition_audio, load_audio
+from .memory import peak_rss_bytes
 from .onnx_parity import torch_threads
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,11 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     teacher, student = Path(teacher), Path(student)
     if teacher.suffix.lower() == ".onnx":
         raise DistillRVCError(f"{teacher}: the teacher must be a .pth (its torch model is the reference)")
+    for path, what in ((teacher, "teacher"), (student, "student"), (Path(hubert), "content encoder")):
+        if not path.is_file():
+            raise DistillRVCError(f"{path}: no such file (the {what})")
+    if not Path(audio).exists():
+        raise DistillRVCError(f"{audio}: no such file or folder (the clips to compare on)")
     steps = tqdm(total=6, desc="compare", unit="step", disable=not progress, leave=False)
 
     started = time.perf_counter()
@@ -412,10 +418,8 @@ def peak_rss(models: list[str | Path], threads: int | None = 2, seconds: float =
     their own footprint is left out), or (None, why not). One process per model, side by side."""
     import multiprocessing as mp
 
-    try:
-        import resource  # noqa: F401 (Unix only)
-    except ImportError:
-        return [(None, "peak RSS is read with the resource module, which this OS lacks")] * len(models)
+    if peak_rss_bytes() is None:
+        return [(None, "this OS does not report a process's peak memory (no getrusage)")] * len(models)
     ctx = mp.get_context("spawn")
     jobs = []
     for model in models:
@@ -478,13 +482,7 @@ def _rss() -> int:
 
 def _peak_rss() -> int:
     peak = _proc_status("VmHWM")
-    if peak is not None:
-        return peak
-    import resource
-    import sys
-
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r if sys.platform == "darwin" else r * 1024  # bytes on macOS, KiB elsewhere
+    return peak if peak is not None else peak_rss_bytes()
 
 
 def _student_recipe(backend: Backend) -> str | None:
