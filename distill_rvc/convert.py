@@ -14,7 +14,9 @@ phase in every chunk. Chunk sizes come from a memory budget: the synthesizer's a
 content encoder's peaks by input length are measured on fake tensors (`memory.py`) and the
 longest chunk that fits is used (ONNX models, which cannot be traced, get RVC's fp32 sizes).
 Model memory is then bounded on any length; the 16 kHz input itself (64 kB/s) is held whole,
-since F0 is computed once on all of it, as RVC does.
+since F0 is computed once on all of it, as RVC does. `convert()` also turns off oneDNN's
+per-shape primitive cache, which otherwise grows with every new chunk length
+(`limit_onednn_cache`; Python callers converting many inputs in one process can do the same).
 
 Not for: training data (`prepare`), model comparison (`report`), real-time streaming (see
 `bench`'s time to first audio).
@@ -434,6 +436,21 @@ class Converter:
                              chunks=timings.passes, timings=timings)
 
 
+def limit_onednn_cache() -> None:
+    """Keep torch's CPU convolutions from holding memory for every input length seen.
+
+    oneDNN caches a primitive, buffers included, per convolution shape (up to 1024 of them), and
+    every chunk of a long input, every file of a folder, has its own length: measured with the
+    tiny teacher, the RSS grew by about 150 MB per new length and never came back. With the
+    cache off (ONEDNN_PRIMITIVE_CACHE_CAPACITY=0) it stays flat, and chunks of new lengths
+    gain nothing from it anyway. oneDNN reads the variable when it first convolves, so this
+    acts only in a process that has not convolved yet (the CLI); a value the user set is kept.
+    """
+    import os
+
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0")
+
+
 def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | Path,
             settings: ConvertSettings | None = None, *, device: str = "cpu", threads: int | None = None,
             progress: bool = False) -> ConvertReport:
@@ -442,6 +459,7 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
 
     from .features.content import load_content_encoder
 
+    limit_onednn_cache()
     settings = settings or ConvertSettings()
     settings.check()
     src, dst = Path(src), Path(dst)

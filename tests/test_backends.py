@@ -18,6 +18,13 @@ from onnx_files import tiny_teacher_onnx
 from test_prepare import speech_like
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)  # tiny models: a second thread on shared cores only spin-waits
+
+
 @pytest.fixture(scope="module")
 def exported():
     return {interface: tiny_teacher_onnx(interface) for interface in ("rvc", "wokada")}

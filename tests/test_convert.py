@@ -23,6 +23,13 @@ from test_prepare import speech_like
 SMALL = ChunkSizes(pad=0.5, query=0.5, center=2.0, max=2.5)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)  # tiny models: a second thread on shared cores only spin-waits
+
+
 @pytest.fixture(scope="module")
 def hubert(tmp_path_factory):
     return write_hubert(tmp_path_factory.mktemp("hubert") / "hubert_base.pt", embed_dim=768, layers=2)
@@ -216,3 +223,26 @@ def test_cli_convert_folder(hubert, tmp_path):
                                         str(tmp_path / "x.wav")])
     assert r.exit_code == 2 and r.output.startswith("error: ") and "silent" in r.output
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_cuda_refused_without_a_gpu():
+    import torch
+
+    from distill_rvc.backends import resolve_device
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(DistillRVCError, match="sees no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(DistillRVCError, match="unknown device"):
+        resolve_device("tpu:x")
+    assert resolve_device("auto") == "cpu"
+
+
+@pytest.mark.gpu
+def test_convert_on_cuda_matches_the_length(hubert, tmp_path):
+    conv = Converter(open_backend(TINY_TEACHER, "cuda"), load_content_encoder(hubert, "cuda"),
+                     ConvertSettings(f0_method="dio", chunks=SMALL))
+    sf.write(tmp_path / "in.wav", speech_like(16000, 4.1), 16000)
+    conv.convert_file(tmp_path / "in.wav", tmp_path / "out.wav")
+    out, sr = sf.read(tmp_path / "out.wav")
+    assert sr == 40000 and len(out) == round(4.1 * 16000) * 40000 // 16000 and np.isfinite(out).all()
