@@ -1,22 +1,25 @@
 """`distill-rvc convert`: wav -> wav voice conversion with any of our models, as RVC's pipeline does it.
 
-    load mono 16 kHz, condition (peak 0.95, zero-phase 48 Hz high-pass)
+    load mono 16 kHz
     -> cut points at quiet moments near every multiple of x_center (only if longer than x_max)
-    -> reflect-pad by x_pad, F0 once on the whole padded input, transpose, coarse pitch
-    -> per chunk (x_pad of real context each side): content features, retrieval (faiss),
-       protect, synthesizer -> drop the context, cross-fade 20 ms into the previous chunk
+    -> per chunk, with x_pad of real context each side (reflected beyond the ends):
+       RVC's conditioning (peak 0.95, zero-phase 48 Hz high-pass), F0, transpose, coarse
+       pitch, content features, retrieval (faiss), protect, synthesizer
+    -> drop the context, cross-fade 20 ms into the previous chunk
     -> 16-bit WAV at the model's rate, written while the chunks come
 
-This is RVC's `Pipeline.pipeline` (rvc-format.md §5): cuts fall on multiples of 320 samples
-(two content frames) so each chunk's frames line up exactly, the output has exactly
-round(N x sr / 16000) samples, and seams are cross-faded because the NSF sine restarts its
-phase in every chunk. Chunk sizes come from a memory budget: the synthesizer's and the
-content encoder's peaks by input length are measured on fake tensors (`memory.py`) and the
-longest chunk that fits is used (ONNX models, which cannot be traced, get RVC's fp32 sizes).
-Model memory is then bounded on any length; the 16 kHz input itself (64 kB/s) is held whole,
-since F0 is computed once on all of it, as RVC does. `convert()` also turns off oneDNN's
-per-shape primitive cache, which otherwise grows with every new chunk length
-(`limit_onednn_cache`; Python callers converting many inputs in one process can do the same).
+This is RVC's `Pipeline.pipeline` (rvc-format.md §5) with one change: RVC conditions the whole
+input and computes F0 on all of it at once, which costs about 150 MB per minute of input
+(dio, measured); we do both per chunk on the same padded stretch, which gives the same frames
+(see `chunk_inputs`). Cuts fall on multiples of 320 samples (two content frames) so each
+chunk's frames line up exactly, the output has exactly round(N x sr / 16000) samples, and
+seams are cross-faded because the NSF sine restarts its phase in every chunk.
+
+Chunk sizes come from a memory budget: the synthesizer's and the content encoder's peaks by
+input length are measured on fake tensors (`memory.py`) and the longest chunk that fits is
+used (ONNX models, which cannot be traced, get RVC's fp32 sizes). Only the 16 kHz input
+(3.8 MB per minute) is held whole. `convert()` also turns off oneDNN's per-shape primitive
+cache, which otherwise grows with every new chunk length (`limit_onednn_cache`).
 
 Not for: training data (`prepare`), model comparison (`report`), real-time streaming (see
 `bench`'s time to first audio).
@@ -28,14 +31,14 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
 from .atomic import atomic_path
 from .backends import Backend, TorchBackend, open_backend, resolve_device
 from .errors import DistillRVCError
-from .features.audio import AUDIO_SUFFIXES, condition_audio, load_audio
+from .features.audio import AUDIO_SUFFIXES, highpass, load_audio
 from .features.pitch import F0_METHODS, coarse_pitch, extract_f0, transpose_f0
 from .memory import GB, InferenceMemory, fake_peaks, inference_memory
 from .onnx_parity import torch_threads
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SR_16K, WINDOW = 16000, 160  # content/F0 rate and the 10 ms frame
 CUT_ALIGN = 2 * WINDOW  # cuts on whole pairs of frames: the 50 Hz content frames x 2 line up exactly
+CONTEXT = SR_16K // 4  # samples filtered beyond a stretch: the 48 Hz high-pass settles within 0.1 s
 FADE_S = 0.02
 MAX_CENTER_S = 60.0  # RVC's largest x_center (fp16, 6 GB); longer chunks only make attention slower
 DEFAULT_BUDGET_GB = 4.0
@@ -161,25 +165,58 @@ def chunk_sizes(backend: Backend, encoder: "ContentEncoder", budget_gb: float = 
 
 
 # ----------------------------------------------------------------------------- cut points
-def cut_points(audio_16k: np.ndarray, sizes: ChunkSizes) -> list[int]:
+def cut_points(audio_16k: np.ndarray, sizes: ChunkSizes,
+               condition: Callable[[np.ndarray], np.ndarray] | None = None) -> list[int]:
     """Where to cut [N] audio (sample indices, multiples of 320): at the quietest 10 ms within
-    x_query of every multiple of x_center, as RVC does; none if the input is short."""
+    x_query of every multiple of x_center, as RVC does; none if the input is short.
+
+    `condition` (RVC's input conditioning) is applied to each searched stretch only (`stretch`),
+    so the whole input is never filtered at once.
+    """
     n = len(audio_16k)
     t_query, t_center, t_max = (int(round(s * SR_16K)) for s in (sizes.query, sizes.center, sizes.max))
     if n + WINDOW <= t_max:
         return []
-    # RVC: the sum of |x| over the 160 samples centred on each sample (edges reflected)
-    padded = np.pad(np.abs(audio_16k).astype(np.float64), (WINDOW // 2, WINDOW // 2), mode="reflect")
-    csum = np.concatenate([[0.0], np.cumsum(padded)])
-    moving = csum[WINDOW: WINDOW + n] - csum[:n]
     cuts: list[int] = []
     for t in range(t_center, n, t_center):
-        lo = max(t - t_query, 0)
-        quiet = lo + int(np.argmin(moving[lo: t + t_query]))
-        cut = quiet // CUT_ALIGN * CUT_ALIGN
+        lo, hi = max(t - t_query, 0), min(t + t_query, n)
+        # RVC: the sum of |x| over the 160 samples centred on each sample (edges reflected)
+        x = stretch(audio_16k, lo - WINDOW // 2, hi + WINDOW // 2, condition)
+        csum = np.concatenate([[0.0], np.cumsum(np.abs(x), dtype=np.float64)])
+        moving = csum[WINDOW:] - csum[:-WINDOW]  # [hi - lo]
+        cut = (lo + int(np.argmin(moving))) // CUT_ALIGN * CUT_ALIGN
         if cut > (cuts[-1] if cuts else 0) and cut <= n - 2 * CUT_ALIGN:
             cuts.append(cut)
     return cuts
+
+
+def stretch(audio: np.ndarray, start: int, stop: int,
+            condition: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Samples [start, stop) of the input as RVC sees it, conditioned and then reflect-padded at
+    both ends (np.pad's "reflect": the edge sample is not repeated), without conditioning or
+    padding the whole input: only the samples needed, and CONTEXT more either side for the
+    filter to settle, are conditioned."""
+    n = len(audio)
+    i = np.arange(start, stop)
+    if n > 1 and (start < 0 or stop > n):
+        period = 2 * (n - 1)
+        i = i % period
+        i = np.where(i < n, i, period - i)
+    elif n == 1:
+        i = np.zeros_like(i)
+    lo, hi = max(int(i.min()) - CONTEXT, 0), min(int(i.max()) + 1 + CONTEXT, n)
+    x = audio[lo:hi] if condition is None else condition(audio[lo:hi])
+    return x[i - lo]
+
+
+def conditioner(audio_16k: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """RVC's input conditioning (`features.condition_audio`) for stretches of [N]: the level is
+    set by the whole input's peak (scaled down to 0.95 when louder), the zero-phase 48 Hz
+    high-pass runs on each stretch (rvc-format.md §5.4)."""
+    step = SR_16K * 60  # the peak a minute at a time: no copy of the whole input
+    peak = max((float(np.abs(audio_16k[i: i + step]).max()) for i in range(0, len(audio_16k), step)), default=0.0)
+    level = np.float32(0.95 / peak if peak > 0.95 else 1.0)
+    return lambda x: highpass(x * level, SR_16K, zero_phase=True)
 
 
 # ------------------------------------------------------------------------------- retrieval
@@ -256,33 +293,37 @@ class Timings:
 def chunk_inputs(audio_16k: np.ndarray, encoder: "ContentEncoder", backend: Backend, settings: ConvertSettings,
                  sizes: ChunkSizes, index: RetrievalIndex | None = None, timings: Timings | None = None
                  ) -> Iterator[ChunkInput]:
-    """Conditioned 16 kHz audio [N] -> the synthesizer passes that convert it, one at a time."""
+    """16 kHz audio [N] as loaded -> the synthesizer passes that convert it, one at a time.
+
+    RVC conditions and reflect-pads the whole input and computes F0 on all of it; here each
+    chunk's stretch (x_pad of context each side) is conditioned and analysed on its own. Both
+    are local (a 48 Hz filter, 10 ms F0 frames), so the frames a chunk keeps come out the same
+    (tests/test_convert.py checks it), and memory no longer grows with the input's length.
+    """
     info = backend.info
     timings = timings if timings is not None else Timings()
     n = len(audio_16k)
     r_num = info.hop  # output samples per 160 input samples
     pad_frames = int(round(sizes.pad * 100))
     t_pad = pad_frames * WINDOW
-    cuts = cut_points(audio_16k, sizes)
+    condition = conditioner(audio_16k)
+    cuts = cut_points(audio_16k, sizes, condition)
     bounds = [0, *cuts, n]
     n_out = int(round(n * info.hop / WINDOW))
-    padded = np.pad(audio_16k, (t_pad, t_pad), mode="reflect")
-
-    start = time.perf_counter()
-    pitch_all = pitchf_all = None
-    if info.f0:
-        f0 = extract_f0(padded, settings.f0_method, rmvpe_path=settings.rmvpe, device=_encoder_device(encoder),
-                        filter_radius=settings.filter_radius)
-        pitchf_all = transpose_f0(f0, settings.transpose).astype(np.float32)
-        pitch_all = coarse_pitch(pitchf_all)
-    timings.f0 += time.perf_counter() - start
-
     rng = np.random.default_rng(settings.seed)
     for j, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
         last = j == len(bounds) - 2
-        # padded coordinates: this chunk's audio starts x_pad before `a` and ends x_pad after `b`
-        piece = padded[a:] if last else padded[a: b + 2 * t_pad + WINDOW]
+        # x_pad of context before `a` and after `b` (+ one frame, so the content frames cover it)
+        piece = stretch(audio_16k, a - t_pad, n + t_pad if last else b + t_pad + WINDOW, condition)
         need = pad_frames + math.ceil((b - a) / WINDOW) + (0 if last else pad_frames)
+
+        pitch = pitchf = None
+        if info.f0:
+            start = time.perf_counter()
+            f0 = extract_f0(piece, settings.f0_method, rmvpe_path=settings.rmvpe, device=_encoder_device(encoder),
+                            filter_radius=settings.filter_radius)  # [len(piece) // 160 + 1]
+            pitchf = transpose_f0(f0, settings.transpose).astype(np.float32)
+            timings.f0 += time.perf_counter() - start
 
         start = time.perf_counter()
         feats = encoder.extract(piece, info.version)  # [T_h, C] at 50 Hz
@@ -295,15 +336,14 @@ def chunk_inputs(audio_16k: np.ndarray, encoder: "ContentEncoder", backend: Back
 
         t = 2 * len(feats)
         if info.f0:
-            t = min(t, len(pitchf_all) - a // WINDOW)
+            t = min(t, len(pitchf))
         t = t if last else min(t, need)
         if t < need:
             raise RuntimeError(f"chunk {j} has {t} frames, {need} needed")  # the frame arithmetic is broken
         phone = np.repeat(feats, 2, axis=0)[:t]
-        pitch = pitchf = None
         if info.f0:
-            pitchf = pitchf_all[a // WINDOW: a // WINDOW + t]
-            pitch = pitch_all[a // WINDOW: a // WINDOW + t][None]
+            pitchf = pitchf[:t]
+            pitch = coarse_pitch(pitchf)[None]
             if settings.protect < 0.5 and feats0 is not feats:
                 phone = protect_mix(phone, np.repeat(feats0, 2, axis=0)[:t], pitchf, settings.protect)
             pitchf = pitchf[None]
@@ -402,12 +442,16 @@ class Converter:
                      self._sizes.pad, self.settings.memory_gb)
         return self._sizes
 
+    def cuts(self, audio_16k: np.ndarray) -> list[int]:
+        """Where 16 kHz audio [N] (as loaded) is cut into chunks, in samples."""
+        return cut_points(audio_16k, self.sizes, conditioner(audio_16k))
+
     def chunks(self, audio_16k: np.ndarray, timings: Timings | None = None) -> Iterator[ChunkInput]:
-        """The synthesizer passes for conditioned 16 kHz audio [N]."""
+        """The synthesizer passes for 16 kHz audio [N] as loaded (RVC's conditioning is applied here)."""
         return chunk_inputs(audio_16k, self.encoder, self.backend, self.settings, self.sizes, self.index, timings)
 
     def blocks(self, audio_16k: np.ndarray, timings: Timings | None = None) -> Iterator[np.ndarray]:
-        """Converted audio at the model's rate, block by block, for conditioned 16 kHz audio [N]."""
+        """Converted audio at the model's rate, block by block, for 16 kHz audio [N] as loaded."""
         fade = int(round(self.settings.fade_s * self.backend.info.sr)) // 2 * 2
         fade = min(fade, int(self.sizes.pad * self.backend.info.sr))
         if timings is not None:
@@ -415,7 +459,7 @@ class Converter:
         return render(self.chunks(audio_16k, timings), self.backend, self.settings.sid, fade, timings)
 
     def convert_audio(self, audio_16k: np.ndarray, timings: Timings | None = None) -> np.ndarray:
-        """Conditioned 16 kHz audio [N] -> converted audio [round(N * sr / 16000)] at the model's rate."""
+        """16 kHz audio [N] as loaded -> converted audio [round(N * sr / 16000)] at the model's rate."""
         return np.concatenate(list(self.blocks(audio_16k, timings)))
 
     def convert_file(self, src: str | Path, dst: str | Path) -> ConvertResult:
@@ -423,7 +467,7 @@ class Converter:
         import soundfile as sf
 
         src, dst = Path(src), Path(dst)
-        audio = condition_audio(load_audio(src, SR_16K))
+        audio = load_audio(src, SR_16K)
         timings = Timings()
         sr = self.backend.info.sr
         with atomic_path(dst) as tmp:

@@ -40,7 +40,7 @@ from .atomic import atomic_write, write_json, write_text
 from .backends import Backend, OrtBackend, TorchBackend, open_backend
 from .convert import ChunkInput, ChunkSizes, Converter, ConvertSettings, Timings, render
 from .errors import DistillRVCError
-from .features.audio import AUDIO_SUFFIXES, condition_audio, load_audio
+from .features.audio import AUDIO_SUFFIXES, load_audio
 from .memory import peak_rss_bytes
 from .onnx_parity import torch_threads
 
@@ -208,7 +208,7 @@ def _load_clips(audio: Path, max_clips: int, max_s: float, notes: list[str]) -> 
             notes.append(f"{len(files) - max_clips} more clip(s) in {audio} were left out (--max-clips {max_clips})")
             break
         try:
-            x = condition_audio(load_audio(f, 16000))
+            x = load_audio(f, 16000)
         except DistillRVCError as e:
             notes.append(f"skipped {f.name}: {str(e).replace(f'{f}: ', '')}")
             continue
@@ -244,7 +244,7 @@ def _fidelity(outputs: dict[str, list[np.ndarray]], sr: int, reason: str | None,
             row["secs"] = v
     else:
         fid["secs"] = None
-        notes.append("SECS not measured: " + ("resemblyzer is not installed (pip install resemblyzer)"
+        notes.append("SECS not measured: " + ("resemblyzer is not installed (pip install 'distill-rvc[secs]')"
                                               if extras else "optional metrics were turned off"))
     if available["dnsmos"]:
         t_mos = [metrics.dnsmos_ovrl(t, sr) for t, _ in pairs]
@@ -253,7 +253,7 @@ def _fidelity(outputs: dict[str, list[np.ndarray]], sr: int, reason: str | None,
                          "drop": float(np.mean(t_mos) - np.mean(s_mos))}
     else:
         fid["dnsmos"] = None
-        notes.append("DNSMOS not measured: " + ("speechmos is not installed (pip install speechmos)"
+        notes.append("DNSMOS not measured: " + ("speechmos is not installed (pip install 'distill-rvc[dnsmos]')"
                                                 if extras else "optional metrics were turned off"))
     return {k: fid.get(k) for k in keys}, per_clip, comparisons
 

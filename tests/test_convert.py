@@ -13,8 +13,8 @@ from distill_rvc import DistillRVCError
 from distill_rvc.backends import ModelInfo, open_backend
 from distill_rvc.cli import cli
 from distill_rvc.convert import (ChunkInput, ChunkSizes, Converter, ConvertSettings, chunk_sizes, cut_points,
-                                 protect_mix, render, retrieve)
-from distill_rvc.features import condition_audio, load_content_encoder, resample
+                                 conditioner, protect_mix, render, retrieve, stretch)
+from distill_rvc.features import coarse_pitch, condition_audio, extract_f0, load_content_encoder, resample
 from distill_rvc.memory import ALLOCATOR_SLACK, CUDA_OVERHEAD_BYTES, GB, fake_peaks
 from conftest import TINY_TEACHER
 from hubert_files import write_hubert
@@ -53,6 +53,41 @@ def test_cut_points_fall_in_the_quiet_gaps():
     for cut, (lo, hi) in zip(cuts, gaps):  # RVC's 160-sample moving sum is smallest inside the gap
         assert lo - 320 <= cut < hi
     assert cut_points(x[: 16000 * 2], SMALL) == []  # 2 s + 10 ms <= x_max: one pass, as in RVC
+
+
+def test_stretch_is_rvcs_conditioned_and_padded_input():
+    x = np.arange(7.0)
+    for pad in (3, 6, 15):  # within the input, up to its length, beyond it (reflections repeat)
+        padded = np.pad(x, (pad, pad), mode="reflect")
+        for start, stop in ((-pad, 4), (2, 7 + pad), (-pad, 7 + pad), (1, 5)):
+            np.testing.assert_array_equal(stretch(x, start, stop), padded[start + pad: stop + pad])
+    audio = speech_like(16000, 3.0)
+    rvc = np.pad(condition_audio(audio), (8000, 8000), mode="reflect")  # the whole input, as RVC does
+    condition = conditioner(audio)
+    for start, stop in ((-8000, 20000), (12000, 40000), (30000, 56000)):
+        np.testing.assert_allclose(stretch(audio, start, stop, condition), rvc[start + 8000: stop + 8000], atol=1e-6)
+
+
+def test_chunks_match_rvcs_whole_input_analysis(converter):
+    """RVC conditions and reflect-pads the whole input and runs F0 on all of it; each chunk's own
+    analysis gives the same F0 and content features on the frames it keeps."""
+    x = speech_like(16000, 5.3, f0=170)
+    t_pad = int(SMALL.pad * 16000)
+    padded = np.pad(condition_audio(x), (t_pad, t_pad), mode="reflect")
+    f0_whole = extract_f0(padded, "dio")
+    cuts = converter.cuts(x)
+    assert len(cuts) == 2
+    bounds = [0, *cuts, len(x)]
+    p = t_pad // 160
+    for chunk, a, b in zip(converter.chunks(x), bounds[:-1], bounds[1:]):
+        t = chunk.pitchf.shape[1]
+        kept = slice(p, p + (b - a) // 160)  # the context frames around them are dropped
+        ours, rvc = chunk.pitchf[0, kept], f0_whole[a // 160: a // 160 + t][kept]
+        np.testing.assert_allclose(ours, rvc, atol=1e-3)
+        np.testing.assert_array_equal(chunk.pitch[0], coarse_pitch(chunk.pitchf[0]))
+        piece = padded[a: b + 2 * t_pad + 160] if b < len(x) else padded[a:]
+        feats = np.repeat(converter.encoder.extract(piece, "v2"), 2, axis=0)[:t]
+        np.testing.assert_allclose(chunk.phone[0, kept], feats[kept], atol=1e-3)
 
 
 def test_chunk_sizes_keep_rvc_proportions():
@@ -171,14 +206,13 @@ def test_convert_file_rate_length_and_seams(converter, tmp_path):
     assert np.isfinite(out).all() and np.sqrt(np.mean(out ** 2)) > 0.01
     assert result.chunks == 3  # cut near 2 and 4 s
 
-    audio = condition_audio(resample(speech_like(44100, 5.3, channels=2).mean(axis=1), 44100, 16000))
-    cuts = cut_points(audio, SMALL)
+    cuts = converter.cuts(resample(speech_like(44100, 5.3, channels=2).mean(axis=1), 44100, 16000))
     at_seams, elsewhere = _jumps_at_seams(out, [c * 40000 // 16000 for c in cuts], width=400)
     assert at_seams <= elsewhere
 
 
 def test_transpose_and_sid(converter, hubert):
-    audio = condition_audio(speech_like(16000, 2.0))
+    audio = speech_like(16000, 2.0)
     up = Converter(converter.backend, converter.encoder, ConvertSettings(f0_method="dio", chunks=SMALL, transpose=12))
     a, b = next(converter.chunks(audio)), next(up.chunks(audio))
     voiced = a.pitchf > 0
@@ -190,9 +224,10 @@ def test_transpose_and_sid(converter, hubert):
 
 def test_convert_with_a_faiss_index(converter, tmp_path):
     faiss = pytest.importorskip("faiss")
-    audio = condition_audio(speech_like(16000, 2.0, f0=200))
-    vectors = converter.encoder.extract(audio, "v2")
-    index = faiss.IndexFlatL2(768)
+    audio = speech_like(16000, 2.0, f0=200)
+    vectors = converter.encoder.extract(condition_audio(audio), "v2")
+    index = faiss.index_factory(768, "IVF2,Flat")  # RVC's "IVF{n},Flat", n = min(16 sqrt(N), N // 39)
+    index.train(vectors)
     index.add(vectors)
     faiss.write_index(index, str(tmp_path / "voice.index"))
     settings = ConvertSettings(f0_method="dio", chunks=SMALL, index=tmp_path / "voice.index", index_rate=1.0,
