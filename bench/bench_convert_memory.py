@@ -98,11 +98,15 @@ def main() -> None:
                 rows.append(r)
                 print(f"{minutes:>5g} min  {mode:<9} passes {r['passes']:>3}  peak RSS {r['peak_rss_mb']:8.0f} MB  "
                       f"grew {r['growth_mb']:8.0f} MB  ({r['wall_s']:.0f} s)", flush=True)
-    chunked = [r for r in rows if r["mode"] == "chunked"]
+    chunked = {r["minutes"]: r for r in rows if r["mode"] == "chunked"}
+    one_pass = {r["minutes"]: r for r in rows if r["mode"] == "one pass"}
     if len(chunked) > 1:
-        a, b = chunked[0], chunked[-1]
-        print(f"chunked: {b['minutes'] / a['minutes']:.0f}x longer input -> peak RSS x{b['peak_rss_mb'] / a['peak_rss_mb']:.2f} "
-              f"({(b['peak_rss_mb'] - a['peak_rss_mb']) / (b['minutes'] - a['minutes']):.1f} MB per extra minute)")
+        a, b = chunked[min(chunked)], chunked[max(chunked)]
+        print(f"chunked: a {b['minutes'] / a['minutes']:.0f}x longer input, peak RSS x{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}")
+    for minutes, r in one_pass.items():
+        if minutes in chunked and r["passes"] != chunked[minutes]["passes"]:
+            print(f"{minutes:g} min in one pass: peak RSS x{r['peak_rss_mb'] / chunked[minutes]['peak_rss_mb']:.1f} "
+                  "that of the chunked run")
     print(json.dumps(rows))
 
 
