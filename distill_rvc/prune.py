@@ -603,8 +603,8 @@ def format_report(report: PruneReport) -> str:
     if "latency_s" in b:
         lat = report.latency
         lines.append(row("CPU s", b["latency_s"], a["latency_s"], lambda v: f"{v:.3f}")
-                     + f"  ({lat['seconds_of_audio']:g} s of audio, {lat['threads']} threads; "
-                     f"{b['latency_s'] / a['latency_s']:.2f}x faster)")
+                     + f"  (infer on {lat['seconds_of_audio']:g} s of audio, {lat['threads']} threads, median of "
+                     f"{lat['runs']}: speed-up {b['latency_s'] / a['latency_s']:.2f}x)")
     f = report.fidelity
     if f["unpruned"] is None:
         lines.append("fidelity   not measured (no --data)")

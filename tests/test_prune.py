@@ -57,6 +57,14 @@ def student(teacher):
     return build_student(teacher, load_recipe("tiny").student).eval()
 
 
+@pytest.fixture(scope="module")
+def nof0_teacher():
+    """A v1 model without pitch: plain HiFi-GAN decoder (no NSF source, no noise convs)."""
+    from make_tiny_teacher import TINY_CONFIG, make_tiny_teacher
+
+    return make_tiny_teacher(seed=7, config=TINY_CONFIG.replace(f0=False, version="v1", phone_dim=256))
+
+
 def _inputs(config, t: int = 24, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     args = (torch.randn(1, t, config.phone_dim, generator=g), torch.tensor([t]),
@@ -153,7 +161,7 @@ def test_kept_width_rounds_to_hardware_multiples():
 
 
 # ----------------------------------------------------------------- pruning, exactness
-@pytest.mark.parametrize("which", ["teacher", "student"])
+@pytest.mark.parametrize("which", ["teacher", "student", "nof0_teacher"])
 @pytest.mark.parametrize("ratio", [0.3, 0.5])
 def test_pruned_model_runs_and_equals_the_channel_masked_original(request, which, ratio):
     original = request.getfixturevalue(which)
@@ -184,6 +192,7 @@ def test_pruned_model_runs_and_equals_the_channel_masked_original(request, which
     assert abs(ffn / ffn0 - (1 - ratio)) < 0.06
 
 
+@pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated")
 @pytest.mark.parametrize("style", ["parametrizations", "legacy"])
 def test_weight_norm_is_folded_for_pruning_and_restored(teacher, style):
     def normed():
@@ -330,6 +339,13 @@ def test_pruned_file_round_trips_and_inspect_reads_it(pruned_file, teacher):
     result = CliRunner().invoke(cli, ["inspect", str(path), "--no-memory"])
     assert result.exit_code == 0, result.output
     assert "pruned     dec conv_pre 22, stages 11/6/3/1; enc_p ffn 22/22" in result.output
+
+
+def test_ratio_zero_without_recovery_writes_the_same_model(tmp_path, teacher):
+    report = prune(TINY_TEACHER, tmp_path / "same.pth", ratio=0.0, latency_seconds=0, half=False, progress=False)
+    assert report.widths["after"] == report.widths["before"]
+    for name, value in _outputs(teacher).items():
+        torch.testing.assert_close(_outputs(load_model(tmp_path / "same.pth"))[name], value, rtol=0, atol=1e-6)
 
 
 def test_uniform_pruning_stays_in_rvc_format(tmp_path):
