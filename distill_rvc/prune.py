@@ -450,8 +450,9 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
     _check_options(ratio, steps, importance, round_to, parts, target_params, target_macs, recover_steps,
                    batch_size, out)
     student = load_model(model_path)
-    target_model = load_model(teacher) if teacher else copy.deepcopy(student)
-    _check_pair(student, target_model)
+    target_model = load_model(teacher) if teacher else None
+    if target_model is not None:
+        _check_pair(student, target_model)
     needs_data = recover_steps > 0 or importance == "taylor"
     if dataset is None and data is not None:
         from .dataset import Dataset
@@ -467,13 +468,15 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
             raise DistillRVCError(f"the dataset has {dim}-d content features but the model takes "
                                   f"{student.config.phone_dim}-d: prepare it with the {student.config.version} encoder")
         rec = recovery_recipe(student, recipe)
-        train_changes = {"steps": max(recover_steps, 1), "warmup_steps": min(rec.train.warmup_steps, recover_steps // 10),
-                         "eval_every": max(recover_steps, 1), "checkpoint_every": max(recover_steps, 1),
-                         "keep_checkpoints": 1}
+        n = max(recover_steps, 1)
+        train_changes = {"steps": n, "warmup_steps": min(rec.train.warmup_steps, recover_steps // 10),
+                         "eval_every": n, "checkpoint_every": n, "keep_checkpoints": 1}
         if batch_size:
             train_changes.update(batch_size=batch_size, accumulation=1)
         rec = rec.replace(train=train_changes)
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        # Without --teacher, the unpruned model is its own target.
+        target_model = target_model if target_model is not None else copy.deepcopy(student)
         recovery = _Recovery(target_model, dataset, rec, dev)
 
     base = widths_of(student)

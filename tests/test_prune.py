@@ -99,7 +99,8 @@ def kept_channels(original, pruned) -> dict:
         stage = _match(ou.weight[prev].transpose(0, 1), pu.weight.transpose(0, 1))
         kept[("ups", i)] = stage
         for b in range(i * nk, (i + 1) * nk):
-            for j, (oc, pc) in enumerate(zip(getattr(o.resblocks[b], "convs1", []), getattr(p.resblocks[b], "convs1", []))):
+            inner = zip(getattr(o.resblocks[b], "convs1", []), getattr(p.resblocks[b], "convs1", []))
+            for j, (oc, pc) in enumerate(inner):  # ResBlock1: each convs1.j has its own inner width
                 kept[("res", b, j)] = _match(oc.weight[:, stage], pc.weight)
         prev = stage
     for i, (of, pf) in enumerate(zip(original.enc_p.encoder.ffn_layers, pruned.enc_p.encoder.ffn_layers)):
@@ -202,7 +203,8 @@ def test_weight_norm_is_folded_for_pruning_and_restored(teacher, style):
         if style == "parametrizations":
             return apply_weight_norm(model)
         for name, module in model.dec.named_modules():
-            if name.startswith(("ups.", "resblocks.")) and isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
+            convs = (torch.nn.Conv1d, torch.nn.ConvTranspose1d)
+            if name.startswith(("ups.", "resblocks.")) and isinstance(module, convs):
                 torch.nn.utils.weight_norm(module)
         return model
 
