@@ -31,6 +31,7 @@ from .atomic import atomic_write
 from .config import PHONE_DIMS, SynthConfig, _RVC_DECODERS, parse_sample_rate
 from .errors import DistillRVCError
 from .models import Synthesizer
+from .models.arch import apply_arch, validate_arch
 from .models.weight_norm import fold_state_dict, to_rvc_keys
 from .safe_load import safe_torch_load
 
@@ -182,7 +183,13 @@ def _parse_project(raw: dict, path: Path):
     weights = _tensor_dict(raw.get("weight"), path, "weight")
     meta = {k: v for k, v in project.items() if k not in ("config", "format_version", "arch")}
     fmt = FORMAT_STUDENT_RVC if "config" in raw else FORMAT_PROJECT
-    return fmt, config, weights, meta, project.get("arch")
+    arch = project.get("arch")
+    if arch is not None:
+        try:
+            arch = validate_arch(config, arch)
+        except DistillRVCError as e:
+            raise DistillRVCError(f"{path}: damaged distill-rvc model: {e}") from None
+    return fmt, config, weights, meta, arch
 
 
 def config_from_weights(weights: dict[str, torch.Tensor], path: Path) -> SynthConfig:
@@ -295,10 +302,14 @@ def _check_shapes(path: Path, config: SynthConfig, weights: dict[str, torch.Tens
 
 # ----------------------------------------------------------------------- building
 def build_model(config: SynthConfig, arch: dict[str, Any] | None = None, with_posterior: bool = False) -> Synthesizer:
-    """An untrained Synthesizer of this architecture (`arch`: per-layer widths of pruned models)."""
+    """An untrained Synthesizer of this architecture (`arch`: per-layer widths of pruned models,
+    models/arch.py); `model.arch` is that spec, or None."""
+    model = Synthesizer(config, with_posterior=with_posterior)
+    model.arch = None
     if arch:
-        raise DistillRVCError("this model has per-layer widths (a pruned model); this version cannot build it")
-    return Synthesizer(config, with_posterior=with_posterior)
+        model.arch = validate_arch(config, arch)
+        apply_arch(model, model.arch)
+    return model
 
 
 def load_model(path: str | Path, *, with_posterior: bool = False) -> Synthesizer:

@@ -459,6 +459,95 @@ def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup:
     click.echo(json.dumps(result, indent=2) if as_json else format_bench(result))
 
 
+# =========================================================================== pruning
+# `prune` (issue 6): a thin wrapper over distill_rvc.prune.
+class _Amount(click.ParamType):
+    """A positive count with an optional K/M/G suffix: 12000000, 12M, 13.3G."""
+
+    name = "amount"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip().upper()
+        scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(text[-1:], 1.0)
+        try:
+            amount = float(text[:-1] if scale != 1.0 else text) * scale
+        except ValueError:
+            self.fail(f"{value!r} is not a number like 12000000, 12M or 13.3G", param, ctx)
+        if amount <= 0:
+            self.fail(f"{value!r} must be positive", param, ctx)
+        return amount
+
+
+@cli.command()
+@click.option("--model", required=True, type=click.Path(dir_okay=False),
+              help="The model to prune (.pth): a student from `teach`, or a teacher itself.")
+@click.option("--teacher", default=None, type=click.Path(dir_okay=False),
+              help="What recovery distils toward and fidelity is measured against [default: the unpruned --model].")
+@click.option("--data", default=None, type=click.Path(file_okay=False),
+              help="A prepared dataset cache; needed for --recover-steps, Taylor importance and the fidelity report.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The pruned model to write (.pth).")
+@click.option("--ratio", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Share of the channels removed from every pruned layer [default: 0.3]; the decoder's parameters "
+                   "fall by about 1-(1-ratio)^2.")
+@click.option("--target-params", type=_Amount(), default=None,
+              help="Instead of --ratio: the smallest ratio that brings the model to at most this many parameters "
+                   "(e.g. 12M).")
+@click.option("--target-macs", type=_Amount(), default=None,
+              help="Instead of --ratio: the smallest ratio that brings the model to at most this many multiply-"
+                   "accumulates per second of audio (e.g. 15G).")
+@click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Reach the ratio in this many equal pruning steps, with recovery after each.")
+@click.option("--recover-steps", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Distillation steps toward the teacher after each pruning step (0: none).")
+@click.option("--importance", type=click.Choice(["magnitude", "taylor"]), default="magnitude", show_default=True,
+              help="How channels are ranked: weight magnitude, or Taylor |w * grad| from distillation-loss gradients "
+                   "on --data.")
+@click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Keep widths at multiples of this (hardware-friendly); layers this narrow or narrower stay whole.")
+@click.option("--parts", type=click.Choice(["all", "dec", "ffn"]), default="all", show_default=True,
+              help="What to prune: the decoder and enc_p's FFN widths (all), or only one of them.")
+@click.option("--recipe", default=None,
+              help="Recipe (name or .toml) whose [train] and [loss] settings recovery uses [default: the one the "
+                   "model was taught with, else 4gb].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the recovery batch size.")
+@click.option("--device", default=None, help="Where recovery runs: cuda, cuda:1 or cpu [default: cuda if available].")
+@click.option("--run-dir", default=None, type=click.Path(file_okay=False),
+              help="Folder for recovery's TensorBoard logs and checkpoints [default: runs/prune-<out>-<time>].")
+@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write the before/after report as JSON here.")
+@click.option("--latency-seconds", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds of audio for the CPU latency before/after (0 skips the timing).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the latency timing.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def prune(model: str, teacher: str | None, data: str | None, out: str, ratio: float | None,
+          target_params: float | None, target_macs: float | None, steps: int, recover_steps: int, importance: str,
+          round_to: int, parts: str, recipe: str | None, batch_size: int | None, device: str | None,
+          run_dir: str | None, report_path: str | None, latency_seconds: float, threads: int | None,
+          quiet: bool) -> None:
+    """Prune MODEL's decoder and prior-encoder FFN channels with Torch-Pruning, optionally with
+    recovery distillation toward the teacher between steps, and print a before/after report.
+
+    The latent width, enc_p's hidden width, conv_post, the NSF source and the flow are kept, so
+    the ONNX interfaces and real-time clients see the same inputs. Uniformly pruned widths
+    stay in RVC's file format; others are written in distill-rvc's format (per-layer widths),
+    which `inspect`, `export` and `compare` read.
+    """
+    from .prune import PARTS, format_report
+    from .prune import prune as run_prune
+
+    result = run_prune(model, out, teacher=teacher, data=data, ratio=ratio, steps=steps, importance=importance,
+                       round_to=round_to, parts=PARTS if parts == "all" else (parts,),
+                       target_params=int(target_params) if target_params else None, target_macs=target_macs,
+                       recover_steps=recover_steps, recipe=recipe, batch_size=batch_size, device=device,
+                       run_dir=run_dir, report=report_path, latency_seconds=latency_seconds, threads=threads,
+                       progress=not quiet)
+    click.echo(format_report(result))
+    if report_path:
+        click.echo(f"report     {report_path}")
+
+
 def main() -> None:
     cli(prog_name="distill-rvc")
 

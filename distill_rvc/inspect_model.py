@@ -36,6 +36,7 @@ def inspect_model(path: str | Path, memory: bool = True) -> dict[str, Any]:
         "weight_dtype": str(ckpt.stored_dtype).replace("torch.", ""),
         "params": {"total": sum(counts.values()), **counts},
         "config": cfg.to_dict(),
+        "arch": ckpt.arch,  # per-layer widths of a pruned model (models/arch.py), else None
         "metadata": ckpt.metadata,
     }
     if memory:
@@ -77,6 +78,10 @@ def format_report(info: dict[str, Any]) -> str:
         f"weights    {info['weight_dtype']}",
         f"params     {parts}",
     ]
+    if info.get("arch"):
+        d, ffn = info["arch"]["dec"], info["arch"]["enc_p"]["ffn"]
+        lines.append(f"pruned     dec conv_pre {d['conv_pre']}, stages {'/'.join(map(str, d['ups']))}; "
+                     f"enc_p ffn {'/'.join(map(str, ffn))}")
     for key in ("info", "author", "embedder_model", "recipe", "teacher_sha256"):
         if key in info["metadata"]:
             lines.append(f"{key:<10} {info['metadata'][key]}")

@@ -393,7 +393,7 @@ def _macs(model) -> int | None:
         return None
     from .distill.planner import macs_per_second
 
-    return int(macs_per_second(model.config))
+    return int(macs_per_second(model.config, arch=getattr(model, "arch", None)))
 
 
 def _peak_memory(teacher: Path, student: Path, models: dict[str, Backend], s: CompareSettings,

@@ -145,3 +145,25 @@ def test_refusals(setup, tmp_path):
     r = CliRunner().invoke(cli, ["compare", "--teacher", str(TINY_TEACHER), "--student", str(student), "--audio",
                                  str(tmp_path / "nothing"), "--hubert", str(hubert), "--out", str(tmp_path / "r")])
     assert r.exit_code == 2 and r.output.startswith("error: ") and "no such file or folder" in r.output
+
+
+def test_pruned_student_is_measured_with_its_own_widths(setup, tmp_path):
+    """A `prune`d student (per-layer widths outside SynthConfig) is counted as what it is: its
+    MACs are the pruned model's, not those of the unpruned config it shares with the teacher."""
+    from distill_rvc.distill.planner import macs_per_second
+    from distill_rvc.models.arch import widths_of
+    from distill_rvc.prune import prune_synthesizer, scaled_widths
+
+    root, _, clips, hubert = setup
+    teacher = load_model(TINY_TEACHER)
+    pruned = load_model(TINY_TEACHER)
+    prune_synthesizer(pruned, scaled_widths(widths_of(pruned), 0.5, 1))
+    path = tmp_path / "pruned.pth"
+    save_model(pruned, path)
+    report = compare(TINY_TEACHER, path, clips / "a.wav", hubert, tmp_path / "report",
+                     CompareSettings(f0_method="dio", threads=1, runs=1, ort=False, peak_rss=False, extras=False)).report
+    macs = report["macs_per_s"]
+    assert macs["teacher"] == macs_per_second(teacher.config)
+    assert macs["student"] == macs_per_second(pruned.config, arch=pruned.arch) < 0.6 * macs["teacher"]
+    assert report["params"]["student"] == sum(p.numel() for p in pruned.parameters())
+    assert math.isfinite(report["fidelity"]["log_mel_l1"])

@@ -182,14 +182,17 @@ def plan_training(teacher_config: SynthConfig, recipe: Recipe, student: SynthCon
         student_config=s_cfg.to_dict())
 
 
-def macs_per_second(config: SynthConfig, seconds: float = 1.0) -> int:
-    """Multiply-accumulates of one inference pass per second of audio (FlopCounterMode / 2)."""
+def macs_per_second(config: SynthConfig, seconds: float = 1.0, arch: dict[str, Any] | None = None) -> int:
+    """Multiply-accumulates of one inference pass per second of audio (FlopCounterMode / 2);
+    `arch`: the per-layer widths of a pruned model (models/arch.py)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.utils.flop_counter import FlopCounterMode
 
+    from ..checkpoint import build_model
+
     t = int(seconds * 100)
     with FakeTensorMode(allow_non_fake_inputs=True):
-        model = Synthesizer(config).eval()
+        model = build_model(config, arch).eval()
         inputs = synthetic_batch(config, 1, t)
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model.infer(inputs.phone, inputs.lengths, inputs.pitch, inputs.pitchf, inputs.sid, noise=inputs.noise,
