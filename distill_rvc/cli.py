@@ -304,6 +304,161 @@ def recipes(teacher: str | None, as_json: bool) -> None:
     click.echo("* budget in RAM (trains on the CPU)")
 
 
+# ---------------------------------------------------------------------------- convert, compare, bench
+_F0_HELP = "F0 extractor: harvest (accurate, slow), dio (fast, rougher), rmvpe (RVC's default; needs --rmvpe)."
+
+
+@cli.command()
+@click.option("--model", required=True, type=click.Path(dir_okay=False),
+              help="The voice model: RVC .pth, a distill-rvc student, or an exported .onnx (either interface).")
+@click.option("--hubert", required=True, type=click.Path(dir_okay=False),
+              help="RVC's content encoder hubert_base.pt (ContentVec, fairseq format).")
+@click.option("--input", "src", required=True, type=click.Path(),
+              help="An audio file (WAV, FLAC, OGG, MP3; any rate, mono or stereo) or a folder of them.")
+@click.option("--output", "dst", required=True, type=click.Path(),
+              help="The output .wav, or a folder (mirrors the input folder's tree, one .wav per file).")
+@click.option("--f0", "f0_method", type=click.Choice(["harvest", "dio", "rmvpe"]), default="harvest",
+              show_default=True, help=_F0_HELP)
+@click.option("--rmvpe", type=click.Path(dir_okay=False), default=None, help="RVC's rmvpe.pt, for --f0 rmvpe.")
+@click.option("--transpose", type=float, default=0.0, show_default=True,
+              help="Pitch shift in semitones (12 = an octave up, e.g. a male voice into a female model).")
+@click.option("--sid", type=int, default=0, show_default=True, help="Speaker id (0 for single-speaker models).")
+@click.option("--index", type=click.Path(dir_okay=False), default=None,
+              help="The voice's faiss .index (RVC's added_IVF*.index); needs the faiss extra.")
+@click.option("--index-rate", type=float, default=0.75, show_default=True,
+              help="How much of the retrieved training features to blend in (0 = none, 1 = all).")
+@click.option("--protect", type=float, default=0.33, show_default=True,
+              help="Keep this much retrieval on unvoiced consonants and breaths (0.5 = no protection).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 or auto.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch and onnxruntime [default: all].")
+@click.option("--memory-gb", type=float, default=4.0, show_default=True,
+              help="Memory budget that sets the chunk length (model and content encoder, measured per model).")
+@click.option("--chunk-seconds", type=float, default=None,
+              help="Cut long inputs into chunks of about this many seconds instead (1 s of context each side).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the prior noise, so a conversion can be repeated exactly; -1 = fresh noise.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: str | None, transpose: float,
+            sid: int, index: str | None, index_rate: float, protect: float, device: str, threads: int | None,
+            memory_gb: float, chunk_seconds: float | None, seed: int, quiet: bool) -> None:
+    """Convert speech in --input into the voice of --model, as RVC does: content features and
+    F0 of the input, optional retrieval from the voice's index, then the synthesizer.
+
+    Long inputs are cut at quiet moments into chunks sized for --memory-gb, with context on
+    both sides and short cross-fades, so memory stays bounded on any length. The output is a
+    16-bit WAV at the model's sample rate with exactly the input's duration.
+    """
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .convert import ChunkSizes, ConvertSettings, convert as run_convert
+
+    settings = ConvertSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, index=index,
+                               index_rate=index_rate, protect=protect, memory_gb=memory_gb,
+                               chunks=ChunkSizes.with_center(chunk_seconds) if chunk_seconds else None,
+                               seed=None if seed < 0 else seed)
+    with logging_redirect_tqdm():
+        report = run_convert(model, hubert, src, dst, settings, device=device, threads=threads, progress=not quiet)
+    t = report.timings
+    compute = t.f0 + t.content + t.synth
+    click.echo(f"converted {len(report.results)} file(s), {t.audio_s:.1f} s of audio in {compute:.1f} s "
+               f"(real-time factor {compute / max(t.audio_s, 1e-9):.2f}: F0 {t.f0:.1f} s, content {t.content:.1f} s, "
+               f"synthesizer {t.synth:.1f} s on {report.backend}, {t.passes} pass(es))")
+    for r in report.results[:1] if len(report.results) == 1 else []:
+        click.echo(f"  -> {r.output} ({r.sample_rate} Hz, {r.seconds:.2f} s)")
+    if len(report.results) > 1:
+        click.echo(f"  -> {dst}")
+    if report.bad:
+        click.echo(f"skipped {len(report.bad)} unusable file(s):")
+        for name, reason in report.bad:
+            click.echo(f"  {name}: {reason}")
+
+
+@cli.command()
+@click.option("--teacher", required=True, type=click.Path(dir_okay=False), help="The teacher, big.pth.")
+@click.option("--student", required=True, type=click.Path(dir_okay=False),
+              help="The student: a .pth, or an .onnx (an RVC-interface file for fidelity; w-okada: size and speed).")
+@click.option("--audio", required=True, type=click.Path(),
+              help="A folder of speech clips (or one file) to convert with both models.")
+@click.option("--hubert", required=True, type=click.Path(dir_okay=False),
+              help="RVC's content encoder hubert_base.pt (ContentVec, fairseq format).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Report folder: report.md, report.json, PNG plots, tensorboard/.")
+@click.option("--f0", "f0_method", type=click.Choice(["harvest", "dio", "rmvpe"]), default="harvest",
+              show_default=True, help=_F0_HELP)
+@click.option("--rmvpe", type=click.Path(dir_okay=False), default=None, help="RVC's rmvpe.pt, for --f0 rmvpe.")
+@click.option("--transpose", type=float, default=0.0, show_default=True, help="Pitch shift in semitones.")
+@click.option("--sid", type=int, default=0, show_default=True, help="Speaker id.")
+@click.option("--max-clips", type=int, default=8, show_default=True, help="Use at most this many clips.")
+@click.option("--max-clip-seconds", type=float, default=20.0, show_default=True,
+              help="Use at most this many seconds of each clip.")
+@click.option("--threads", type=int, default=2, show_default=True,
+              help="CPU threads for torch and onnxruntime (the reference machine has 2).")
+@click.option("--runs", type=int, default=3, show_default=True, help="Timed runs per speed figure (median kept).")
+@click.option("--no-ort", is_flag=True, help="Skip onnxruntime timings (they export each .pth to ONNX first).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_method: str, rmvpe: str | None,
+            transpose: float, sid: int, max_clips: int, max_clip_seconds: float, threads: int, runs: int,
+            no_ort: bool, quiet: bool) -> None:
+    """Put --student beside --teacher on the same clips: size, MACs, CPU/GPU real-time factor
+    (torch and onnxruntime), peak memory, and fidelity (log-mel L1, MCD, F0 RMSE, V/UV; SECS
+    and DNSMOS when resemblyzer / speechmos are installed), with a one-line verdict against
+    the project's targets and the recipe to try next.
+
+    Both models get identical inputs and noise. Anything that cannot be measured here (no
+    GPU, a w-okada ONNX student's fidelity, ...) is null in report.json and explained in report.md.
+    """
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .report import CompareSettings, compare as run_compare
+
+    settings = CompareSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, max_clips=max_clips,
+                               max_clip_s=max_clip_seconds, threads=threads or None, runs=runs, ort=not no_ort)
+    with logging_redirect_tqdm():
+        result = run_compare(teacher, student, audio, hubert, out, settings, progress=not quiet)
+    click.echo(result.report["verdict"])
+    click.echo(f"wrote {result.out / 'report.md'}, report.json, {sum(p.suffix == '.png' for p in result.files)} "
+               f"plot(s) and tensorboard/ in {result.out}")
+    for note in result.notes:
+        click.echo(f"  note: {note}")
+
+
+@cli.command()
+@click.option("--model", "models", required=True, multiple=True, type=click.Path(dir_okay=False),
+              help="A .pth (torch) or .onnx (onnxruntime) model; repeat to compare several side by side.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 or auto.")
+@click.option("--threads", type=int, default=2, show_default=True,
+              help="CPU threads for torch and onnxruntime (0 = all).")
+@click.option("--runs", type=int, default=5, show_default=True, help="Timed runs per figure (the median is kept).")
+@click.option("--warmup", type=int, default=1, show_default=True, help="Untimed runs before the timed ones.")
+@click.option("--batch", type=int, default=8, show_default=True, help="Items of 1 s in the throughput batch.")
+@click.option("--chunk", "chunk_s", type=float, default=0.5, show_default=True,
+              help="Streaming chunk length in seconds.")
+@click.option("--context", "context_s", type=float, default=1.0, show_default=True,
+              help="Seconds of past audio sent along with each streaming chunk after the first.")
+@click.option("--hubert", type=click.Path(dir_okay=False), default=None,
+              help="Include content features (this hubert_base.pt) and F0 in the streaming figures.")
+@click.option("--f0", "f0_method", type=click.Choice(["harvest", "dio"]), default="dio", show_default=True,
+              help="F0 extractor for the streaming figures (with --hubert).")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result here.")
+def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup: int, batch: int, chunk_s: float,
+          context_s: float, hubert: str | None, f0_method: str, as_json: bool, out: str | None) -> None:
+    """Time models side by side: latency and real-time factor on 1 s and 10 s inputs, batch
+    throughput, and streaming (time to first audio and per-chunk time for 0.5 s chunks).
+
+    Medians over --runs after --warmup, the models taking turns. The JSON (--json, --out)
+    has the same keys for every model, so results compare across models and machines.
+    """
+    from .atomic import write_json
+    from .bench import bench as run_bench, format_bench
+
+    result = run_bench(list(models), device=device, threads=threads or None, runs=runs, warmup=warmup, batch=batch,
+                       chunk_s=chunk_s, context_s=context_s, hubert=hubert, f0_method=f0_method)
+    if out:
+        write_json(out, result)
+    click.echo(json.dumps(result, indent=2) if as_json else format_bench(result))
+
+
 # =========================================================================== pruning
 # `prune` (issue 6): a thin wrapper over distill_rvc.prune.
 class _Amount(click.ParamType):

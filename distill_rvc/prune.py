@@ -132,7 +132,8 @@ def ratio_for_target(config, widths: Arch, *, round_to: int = 1, parts: tuple[st
 # ------------------------------------------------------------------------------ engine
 def prune_synthesizer(model: Synthesizer, target: Arch, importance: str = "magnitude",
                       gradients: Callable[[Synthesizer], None] | None = None) -> str:
-    """Remove the least important channels of `model`, in place, until its widths are `target`.
+    """Remove the least important channels of `model`, in place, until its widths are `target`
+    (`model.config` and `model.arch` then describe the pruned model: `save_model` can write it).
 
     importance "magnitude": L2 norm of each channel's weights over every coupled layer
     (torch-pruning's GroupMagnitudeImportance). "taylor": |w * dL/dw| summed the same way
@@ -169,6 +170,7 @@ def prune_synthesizer(model: Synthesizer, target: Arch, importance: str = "magni
     got = widths_of(model)
     if got != target:
         raise RuntimeError(f"pruning left widths {got}, not the planned {target}")
+    model.config, model.arch = normalize(model.config, got)  # what save_model, export and compare read
     return used
 
 
@@ -516,7 +518,6 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
             bar.set_postfix(params=f"{row['params']:,}")
 
     student = student.cpu().float().eval()
-    student.config, student.arch = normalize(student.config, widths_of(student))
     carried = {k: v for k, v in (student.checkpoint.metadata if hasattr(student, "checkpoint") else {}).items()
                if k not in ("info", "fidelity", "params", "steps", "not_rvc_because", "prune")}
     final = schedule[-1]["mel_l1_recovered"] if recover_steps else schedule[-1]["mel_l1_pruned"]

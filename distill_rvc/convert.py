@@ -1,0 +1,549 @@
+"""`distill-rvc convert`: wav -> wav voice conversion with any of our models, as RVC's pipeline does it.
+
+    load mono 16 kHz
+    -> cut points at quiet moments near every multiple of x_center (only if longer than x_max)
+    -> per chunk, with x_pad of real context each side (reflected beyond the ends):
+       RVC's conditioning (peak 0.95, zero-phase 48 Hz high-pass), F0, transpose, coarse
+       pitch, content features, retrieval (faiss), protect, synthesizer
+    -> drop the context, cross-fade 20 ms into the previous chunk
+    -> 16-bit WAV at the model's rate, written while the chunks come
+
+This is RVC's `Pipeline.pipeline` (rvc-format.md §5) with one change: RVC conditions the whole
+input and computes F0 on all of it at once, which costs about 150 MB per minute of input
+(dio, measured); we do both per chunk on the same padded stretch, which gives the same frames
+(see `chunk_inputs`). Cuts fall on multiples of 320 samples (two content frames) so each
+chunk's frames line up exactly, the output has exactly round(N x sr / 16000) samples, and
+seams are cross-faded because the NSF sine restarts its phase in every chunk.
+
+Chunk sizes come from a memory budget: the synthesizer's and the content encoder's peaks by
+input length are measured on fake tensors (`memory.py`) and the longest chunk that fits is
+used (ONNX models, which cannot be traced, get RVC's fp32 sizes). Only the 16 kHz input
+(3.8 MB per minute) is held whole. `convert()` also turns off oneDNN's per-shape primitive
+cache, which otherwise grows with every new chunk length (`limit_onednn_cache`).
+
+Not for: training data (`prepare`), model comparison (`report`), real-time streaming (see
+`bench`'s time to first audio).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+import numpy as np
+
+from .atomic import atomic_path
+from .backends import Backend, TorchBackend, open_backend, resolve_device
+from .errors import DistillRVCError
+from .features.audio import AUDIO_SUFFIXES, highpass, load_audio
+from .features.pitch import F0_METHODS, coarse_pitch, extract_f0, transpose_f0
+from .memory import GB, InferenceMemory, fake_peaks, inference_memory
+from .onnx_parity import torch_threads
+
+if TYPE_CHECKING:
+    from .features.content import ContentConfig, ContentEncoder
+
+log = logging.getLogger(__name__)
+
+SR_16K, WINDOW = 16000, 160  # content/F0 rate and the 10 ms frame
+CUT_ALIGN = 2 * WINDOW  # cuts on whole pairs of frames: the 50 Hz content frames x 2 line up exactly
+CONTEXT = SR_16K // 4  # samples filtered beyond a stretch: the 48 Hz high-pass settles within 0.1 s
+FADE_S = 0.02
+MAX_CENTER_S = 60.0  # RVC's largest x_center (fp16, 6 GB); longer chunks only make attention slower
+DEFAULT_BUDGET_GB = 4.0
+
+
+@dataclass(frozen=True)
+class ChunkSizes:
+    """RVC's x_pad, x_query, x_center, x_max in seconds (rvc-format.md §5.5, §8): chunks of about
+    `center` s cut within `query` s of each multiple of it, `pad` s of context each side,
+    no cutting below `max` s."""
+
+    pad: float
+    query: float
+    center: float
+    max: float
+
+    @classmethod
+    def for_chunk(cls, longest_s: float, pad: float = 1.0) -> "ChunkSizes":
+        """Sizes for a pass of at most `longest_s` seconds (the centre plus both pads), in RVC's
+        proportions (x_query = x_center / 6, x_max = x_center + x_query / 2)."""
+        center = min(longest_s - 2 * pad, MAX_CENTER_S)
+        if center < 1.0:
+            raise DistillRVCError(f"a chunk of {longest_s:.1f} s leaves less than 1 s between its {pad:g} s "
+                                  "context pads; raise --memory-gb or pass --chunk-seconds")
+        return cls.with_center(center, pad)
+
+    @classmethod
+    def with_center(cls, center: float, pad: float = 1.0) -> "ChunkSizes":
+        """Chunks of about `center` s (RVC's x_center) with `pad` s of context on each side."""
+        if center <= 0 or pad < 0.1:
+            raise DistillRVCError(f"chunks of {center:g} s with {pad:g} s of context: need a positive length "
+                                  "and at least 0.1 s of context")
+        query = center / 6
+        return cls(pad=pad, query=query, center=center, max=center + query / 2)
+
+
+RVC_FP32 = ChunkSizes(pad=1.0, query=6.0, center=38.0, max=41.0)  # "5G VRAM config"
+
+
+@dataclass
+class ConvertSettings:
+    """Conversion options (RVC's names in brackets)."""
+
+    f0_method: str = "harvest"  # harvest, dio or rmvpe (f0method)
+    rmvpe: str | Path | None = None  # rmvpe.pt for f0_method "rmvpe"
+    transpose: float = 0.0  # semitones (f0_up_key)
+    sid: int = 0  # speaker id
+    index: str | Path | None = None  # faiss .index of the voice's training features (file_index)
+    index_rate: float = 0.75
+    protect: float = 0.33  # voiceless-consonant protection; 0.5 or more = off
+    filter_radius: int = 3  # > 2: median-filter harvest's F0 (kernel 3)
+    chunks: ChunkSizes | None = None  # None: from `memory_gb`
+    memory_gb: float = DEFAULT_BUDGET_GB
+    seed: int | None = 0  # prior noise; None = fresh noise each run
+    fade_s: float = FADE_S
+
+    def check(self) -> None:
+        if self.f0_method not in F0_METHODS:
+            raise DistillRVCError(f"unknown F0 method {self.f0_method!r}; use one of {', '.join(F0_METHODS)}")
+        if not 0.0 <= self.index_rate <= 1.0:
+            raise DistillRVCError(f"--index-rate {self.index_rate} is outside 0..1")
+        if not 0.0 <= self.protect <= 0.5:
+            raise DistillRVCError(f"--protect {self.protect} is outside 0..0.5 (0.5 turns protection off)")
+        if self.sid < 0:
+            raise DistillRVCError(f"--sid {self.sid} must be 0 or more")
+        if self.memory_gb <= 0:
+            raise DistillRVCError(f"--memory-gb {self.memory_gb} must be positive")
+        if self.chunks is not None and self.chunks.pad < 0.1:
+            raise DistillRVCError("the context pad must be at least 0.1 s")
+
+
+# ------------------------------------------------------------------------------- chunk sizes
+def content_memory(config: "ContentConfig", version: str, ladder_s: tuple[float, ...] = (10, 30, 60, 120)
+                   ) -> InferenceMemory:
+    """The content encoder's peak bytes by input length, traced on fake tensors like the synthesizer's."""
+    import torch
+
+    from .features.content import ContentEncoder
+
+    def pass_of(seconds: float):
+        def run(model):
+            with torch.no_grad():
+                model(torch.zeros(1, int(seconds * SR_16K)), version)
+        return run
+
+    peaks = fake_peaks(lambda: ContentEncoder(config).eval(), [pass_of(s) for s in ladder_s])
+    weights = peaks[0].get("param", 0) + peaks[0].get("buffer", 0)
+    return InferenceMemory(seconds=tuple(ladder_s), peaks=tuple(p["total"] for p in peaks), weights=weights,
+                           dtype="float32")
+
+
+def chunk_sizes(backend: Backend, encoder: "ContentEncoder", budget_gb: float = DEFAULT_BUDGET_GB,
+                pad: float = 1.0) -> ChunkSizes:
+    """The longest chunks whose synthesizer and content-encoder passes both fit `budget_gb`
+    (each with the other's weights resident). ONNX models get RVC's fp32 sizes."""
+    if not isinstance(backend, TorchBackend):
+        return RVC_FP32
+    from .checkpoint import build_model
+
+    cfg = backend.model.config
+    synth = inference_memory(lambda: build_model(cfg, getattr(backend.model, "arch", None)), cfg.phone_dim, cfg.f0, cfg.inter_channels)
+    content = content_memory(encoder.config, backend.info.version)
+    budget = budget_gb * GB
+    fits = [synth.longest_chunk(budget - content.weights), content.longest_chunk(budget - synth.weights)]
+    longest = min((f for f in fits if f is not None), default=MAX_CENTER_S + 2 * pad)
+    log.debug("chunks: synthesizer fits %s s, content encoder %s s in %.1f GB", *fits, budget_gb)
+    if longest < 2 * pad + 1.0:
+        raise DistillRVCError(f"in {budget_gb:g} GB the model and content encoder fit only {longest:.1f} s of "
+                              "audio at a time; raise --memory-gb")
+    return ChunkSizes.for_chunk(longest, pad)
+
+
+# ----------------------------------------------------------------------------- cut points
+def cut_points(audio_16k: np.ndarray, sizes: ChunkSizes,
+               condition: Callable[[np.ndarray], np.ndarray] | None = None) -> list[int]:
+    """Where to cut [N] audio (sample indices, multiples of 320): at the quietest 10 ms within
+    x_query of every multiple of x_center, as RVC does; none if the input is short.
+
+    `condition` (RVC's input conditioning) is applied to each searched stretch only (`stretch`),
+    so the whole input is never filtered at once.
+    """
+    n = len(audio_16k)
+    t_query, t_center, t_max = (int(round(s * SR_16K)) for s in (sizes.query, sizes.center, sizes.max))
+    if n + WINDOW <= t_max:
+        return []
+    cuts: list[int] = []
+    for t in range(t_center, n, t_center):
+        lo, hi = max(t - t_query, 0), min(t + t_query, n)
+        # RVC: the sum of |x| over the 160 samples centred on each sample (edges reflected)
+        x = stretch(audio_16k, lo - WINDOW // 2, hi + WINDOW // 2, condition)
+        csum = np.concatenate([[0.0], np.cumsum(np.abs(x), dtype=np.float64)])
+        moving = csum[WINDOW:] - csum[:-WINDOW]  # [hi - lo]
+        cut = (lo + int(np.argmin(moving))) // CUT_ALIGN * CUT_ALIGN
+        if cut > (cuts[-1] if cuts else 0) and cut <= n - 2 * CUT_ALIGN:
+            cuts.append(cut)
+    return cuts
+
+
+def stretch(audio: np.ndarray, start: int, stop: int,
+            condition: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Samples [start, stop) of the input as RVC sees it, conditioned and then reflect-padded at
+    both ends (np.pad's "reflect": the edge sample is not repeated), without conditioning or
+    padding the whole input: only the samples needed, and CONTEXT more either side for the
+    filter to settle, are conditioned."""
+    n = len(audio)
+    i = np.arange(start, stop)
+    if n > 1 and (start < 0 or stop > n):
+        period = 2 * (n - 1)
+        i = i % period
+        i = np.where(i < n, i, period - i)
+    elif n == 1:
+        i = np.zeros_like(i)
+    lo, hi = max(int(i.min()) - CONTEXT, 0), min(int(i.max()) + 1 + CONTEXT, n)
+    x = audio[lo:hi] if condition is None else condition(audio[lo:hi])
+    return x[i - lo]
+
+
+def conditioner(audio_16k: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """RVC's input conditioning (`features.condition_audio`) for stretches of [N]: the level is
+    set by the whole input's peak (scaled down to 0.95 when louder), the zero-phase 48 Hz
+    high-pass runs on each stretch (rvc-format.md §5.4)."""
+    step = SR_16K * 60  # the peak a minute at a time: no copy of the whole input
+    peak = max((float(np.abs(audio_16k[i: i + step]).max()) for i in range(0, len(audio_16k), step)), default=0.0)
+    level = np.float32(0.95 / peak if peak > 0.95 else 1.0)
+    return lambda x: highpass(x * level, SR_16K, zero_phase=True)
+
+
+# ------------------------------------------------------------------------------- retrieval
+class RetrievalIndex:
+    """A faiss index of the voice's training features (RVC's added_IVF*.index) and its vectors."""
+
+    def __init__(self, path: str | Path):
+        try:
+            import faiss
+        except ImportError:
+            raise DistillRVCError("--index needs faiss: pip install 'distill-rvc[faiss]' (faiss-cpu)") from None
+        path = Path(path)
+        if not path.is_file():
+            raise DistillRVCError(f"{path}: no such index file")
+        try:
+            self.index = faiss.read_index(str(path))
+        except RuntimeError as e:
+            raise DistillRVCError(f"{path}: not a faiss index ({str(e).splitlines()[0][:100]})") from None
+        if self.index.ntotal == 0:
+            raise DistillRVCError(f"{path}: the index is empty")
+        self.vectors = self.index.reconstruct_n(0, self.index.ntotal)  # [N, C]
+        self.dim = self.index.d
+        self.path = path
+
+
+def retrieve(feats: np.ndarray, index, vectors: np.ndarray, rate: float, k: int = 8) -> np.ndarray:
+    """RVC's retrieval on 50 Hz features [T, C]: the k nearest training vectors (squared L2)
+    weighted by 1 / distance^2, blended in at `rate`: rate * retrieved + (1 - rate) * feats."""
+    k = min(k, len(vectors))
+    query = np.ascontiguousarray(feats, dtype=np.float32)
+    dist, idx = index.search(query, k)  # [T, k] each; idx -1 where fewer than k were found
+    # An exact match has distance 0: keep it finite, so it simply dominates.
+    weight = np.where(idx >= 0, 1.0 / np.maximum(dist.astype(np.float64), 1e-12) ** 2, 0.0)
+    weight /= weight.sum(axis=1, keepdims=True)
+    retrieved = np.einsum("tk,tkc->tc", weight, vectors[np.maximum(idx, 0)].astype(np.float64))
+    return (rate * retrieved + (1.0 - rate) * feats).astype(np.float32)
+
+
+def protect_mix(feats: np.ndarray, feats0: np.ndarray, pitchf: np.ndarray, protect: float) -> np.ndarray:
+    """RVC's consonant protection on 100 Hz frames: keep the retrieved features where voiced
+    (pitchf >= 1 Hz) and only `protect` of them elsewhere: w * feats + (1 - w) * feats0."""
+    w = np.where(pitchf >= 1.0, 1.0, protect).astype(np.float32)[:, None]
+    return feats * w + feats0 * (1.0 - w)
+
+
+# ---------------------------------------------------------------------------------- chunks
+@dataclass
+class ChunkInput:
+    """One synthesizer pass: inputs for T frames and where its audio lands in the output."""
+
+    phone: np.ndarray  # [1, T, C] float32
+    pitch: np.ndarray | None  # [1, T] int64
+    pitchf: np.ndarray | None  # [1, T] float32 Hz
+    noise: np.ndarray | None  # [1, inter, T] standard normal
+    offset: int  # output sample where this pass's first sample lands (negative: context before the start)
+    span: tuple[int, int]  # the output samples this chunk is responsible for
+
+
+@dataclass
+class Timings:
+    """Seconds spent per stage, summed over chunks and files."""
+
+    f0: float = 0.0
+    content: float = 0.0
+    synth: float = 0.0
+    audio_s: float = 0.0  # seconds of input converted
+    passes: int = 0  # synthesizer passes (chunks)
+
+    def add(self, other: "Timings") -> None:
+        for name in ("f0", "content", "synth", "audio_s", "passes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def chunk_inputs(audio_16k: np.ndarray, encoder: "ContentEncoder", backend: Backend, settings: ConvertSettings,
+                 sizes: ChunkSizes, index: RetrievalIndex | None = None, timings: Timings | None = None
+                 ) -> Iterator[ChunkInput]:
+    """16 kHz audio [N] as loaded -> the synthesizer passes that convert it, one at a time.
+
+    RVC conditions and reflect-pads the whole input and computes F0 on all of it; here each
+    chunk's stretch (x_pad of context each side) is conditioned and analysed on its own. Both
+    are local (a 48 Hz filter, 10 ms F0 frames), so the frames a chunk keeps come out the same
+    (tests/test_convert.py checks it), and memory no longer grows with the input's length.
+    """
+    info = backend.info
+    timings = timings if timings is not None else Timings()
+    n = len(audio_16k)
+    r_num = info.hop  # output samples per 160 input samples
+    pad_frames = int(round(sizes.pad * 100))
+    t_pad = pad_frames * WINDOW
+    condition = conditioner(audio_16k)
+    cuts = cut_points(audio_16k, sizes, condition)
+    bounds = [0, *cuts, n]
+    n_out = int(round(n * info.hop / WINDOW))
+    rng = np.random.default_rng(settings.seed)
+    for j, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        last = j == len(bounds) - 2
+        # x_pad of context before `a` and after `b` (+ one frame, so the content frames cover it)
+        piece = stretch(audio_16k, a - t_pad, n + t_pad if last else b + t_pad + WINDOW, condition)
+        need = pad_frames + math.ceil((b - a) / WINDOW) + (0 if last else pad_frames)
+
+        pitch = pitchf = None
+        if info.f0:
+            start = time.perf_counter()
+            f0 = extract_f0(piece, settings.f0_method, rmvpe_path=settings.rmvpe, device=_encoder_device(encoder),
+                            filter_radius=settings.filter_radius)  # [len(piece) // 160 + 1]
+            pitchf = transpose_f0(f0, settings.transpose).astype(np.float32)
+            timings.f0 += time.perf_counter() - start
+
+        start = time.perf_counter()
+        feats = encoder.extract(piece, info.version)  # [T_h, C] at 50 Hz
+        if not np.isfinite(feats).all():
+            raise DistillRVCError("the content encoder produced NaN features (a damaged hubert file?)")
+        feats0 = feats
+        if index is not None and settings.index_rate > 0:
+            feats = retrieve(feats, index.index, index.vectors, settings.index_rate)
+        timings.content += time.perf_counter() - start
+
+        t = 2 * len(feats)
+        if info.f0:
+            t = min(t, len(pitchf))
+        t = t if last else min(t, need)
+        if t < need:
+            raise RuntimeError(f"chunk {j} has {t} frames, {need} needed")  # the frame arithmetic is broken
+        phone = np.repeat(feats, 2, axis=0)[:t]
+        if info.f0:
+            pitchf = pitchf[:t]
+            pitch = coarse_pitch(pitchf)[None]
+            if settings.protect < 0.5 and feats0 is not feats:
+                phone = protect_mix(phone, np.repeat(feats0, 2, axis=0)[:t], pitchf, settings.protect)
+            pitchf = pitchf[None]
+        noise = None
+        if info.inter_channels:
+            noise = rng.standard_normal((1, info.inter_channels, t), dtype=np.float32)
+        span = (a * r_num // WINDOW, n_out if last else b * r_num // WINDOW)
+        timings.passes += 1
+        yield ChunkInput(phone=phone[None].astype(np.float32), pitch=pitch, pitchf=pitchf, noise=noise,
+                         offset=a * r_num // WINDOW - pad_frames * info.hop, span=span)
+
+
+def render(chunks: Iterable[ChunkInput], backend: Backend, sid: int = 0, fade: int = 0,
+           timings: Timings | None = None) -> Iterator[np.ndarray]:
+    """Run each chunk through `backend` and yield the output in order, context dropped and
+    seams cross-faded over `fade` samples (raised cosine centred on the seam)."""
+    half = fade // 2
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(2 * half) + 0.5) / (2 * half)) if half else np.zeros(0)
+    tail: np.ndarray | None = None
+    for chunk in chunks:
+        start = time.perf_counter()
+        audio = backend.run(chunk.phone, chunk.pitch, chunk.pitchf, sid, chunk.noise)[0]
+        if timings is not None:
+            timings.synth += time.perf_counter() - start
+        lo, hi = chunk.span
+        first = tail is None
+        seg_lo = lo if first else lo - half
+        # the last chunk's span ends at the output's end; inner ones carry `half` more for the next fade
+        seg_hi = hi + half
+        seg = audio[seg_lo - chunk.offset: seg_hi - chunk.offset]
+        if len(seg) < seg_hi - seg_lo:  # only the last pass may end early, in what is dropped anyway
+            seg = np.pad(seg, (0, seg_hi - seg_lo - len(seg)))
+        if not first:
+            seg = seg.copy()
+            seg[: 2 * half] = tail * (1.0 - ramp) + seg[: 2 * half] * ramp
+        tail = seg[len(seg) - 2 * half:] if half else seg[:0]
+        yield seg[: len(seg) - 2 * half] if half else seg
+    # the final chunk's extra `half` samples were kept as a tail beyond the output's end: emit its
+    # part within the output (its first `half` samples) and drop the rest
+    if tail is not None and half:
+        yield tail[:half]
+
+
+def _encoder_device(encoder: "ContentEncoder") -> str:
+    return str(encoder.feature_proj.weight.device)
+
+
+# ------------------------------------------------------------------------------ conversion
+@dataclass
+class ConvertResult:
+    input: Path
+    output: Path
+    seconds: float  # of audio
+    sample_rate: int
+    chunks: int
+    timings: Timings
+
+
+@dataclass
+class ConvertReport:
+    """What a `convert` run did."""
+
+    results: list[ConvertResult] = field(default_factory=list)
+    bad: list[tuple[str, str]] = field(default_factory=list)  # (file, reason), skipped
+    sizes: ChunkSizes | None = None
+    backend: str = ""
+    timings: Timings = field(default_factory=Timings)
+
+
+class Converter:
+    """A model, a content encoder and settings, ready to convert audio."""
+
+    def __init__(self, backend: Backend, encoder: "ContentEncoder", settings: ConvertSettings | None = None):
+        self.backend, self.encoder = backend, encoder
+        self.settings = settings = settings or ConvertSettings()
+        settings.check()
+        info = backend.info
+        dim = encoder.dim(info.version)  # v1 needs final_proj: raises with the reason
+        if dim != info.phone_dim:
+            raise DistillRVCError(f"the model takes {info.phone_dim}-d content features ({info.version}) but the "
+                                  f"content encoder gives {dim}-d: pass the hubert_base.pt the model was trained on")
+        if info.format == "torch" and settings.sid >= backend.model.config.spk_embed_dim:
+            raise DistillRVCError(f"--sid {settings.sid}: the model has {backend.model.config.spk_embed_dim} "
+                                  "speaker slots (0.." f"{backend.model.config.spk_embed_dim - 1})")
+        self.index = RetrievalIndex(settings.index) if settings.index else None
+        if self.index is not None and self.index.dim != info.phone_dim:
+            raise DistillRVCError(f"{self.index.path}: the index holds {self.index.dim}-d features but the model "
+                                  f"takes {info.phone_dim}-d; use the index trained with this model")
+        self._sizes = settings.chunks
+
+    @property
+    def sizes(self) -> ChunkSizes:
+        if self._sizes is None:
+            self._sizes = chunk_sizes(self.backend, self.encoder, self.settings.memory_gb)
+            log.info("chunks of %.1f s with %.1f s of context each side (budget %.1f GB)", self._sizes.center,
+                     self._sizes.pad, self.settings.memory_gb)
+        return self._sizes
+
+    def cuts(self, audio_16k: np.ndarray) -> list[int]:
+        """Where 16 kHz audio [N] (as loaded) is cut into chunks, in samples."""
+        return cut_points(audio_16k, self.sizes, conditioner(audio_16k))
+
+    def chunks(self, audio_16k: np.ndarray, timings: Timings | None = None) -> Iterator[ChunkInput]:
+        """The synthesizer passes for 16 kHz audio [N] as loaded (RVC's conditioning is applied here)."""
+        return chunk_inputs(audio_16k, self.encoder, self.backend, self.settings, self.sizes, self.index, timings)
+
+    def blocks(self, audio_16k: np.ndarray, timings: Timings | None = None) -> Iterator[np.ndarray]:
+        """Converted audio at the model's rate, block by block, for 16 kHz audio [N] as loaded."""
+        fade = int(round(self.settings.fade_s * self.backend.info.sr)) // 2 * 2
+        fade = min(fade, int(self.sizes.pad * self.backend.info.sr))
+        if timings is not None:
+            timings.audio_s += len(audio_16k) / SR_16K
+        return render(self.chunks(audio_16k, timings), self.backend, self.settings.sid, fade, timings)
+
+    def convert_audio(self, audio_16k: np.ndarray, timings: Timings | None = None) -> np.ndarray:
+        """16 kHz audio [N] as loaded -> converted audio [round(N * sr / 16000)] at the model's rate."""
+        return np.concatenate(list(self.blocks(audio_16k, timings)))
+
+    def convert_file(self, src: str | Path, dst: str | Path) -> ConvertResult:
+        """Convert one audio file (any format `load_audio` reads) into a 16-bit WAV at the model's rate."""
+        import soundfile as sf
+
+        src, dst = Path(src), Path(dst)
+        audio = load_audio(src, SR_16K)
+        timings = Timings()
+        sr = self.backend.info.sr
+        with atomic_path(dst) as tmp:
+            with sf.SoundFile(str(tmp), "w", samplerate=sr, channels=1, subtype="PCM_16", format="WAV") as f:
+                for block in self.blocks(audio, timings):
+                    if not np.isfinite(block).all():
+                        raise DistillRVCError(f"{src}: the model produced NaN or infinite audio")
+                    f.write(np.clip(block, -1.0, 1.0 - 2.0 ** -15))
+        return ConvertResult(input=src, output=dst, seconds=len(audio) / SR_16K, sample_rate=sr,
+                             chunks=timings.passes, timings=timings)
+
+
+def limit_onednn_cache() -> None:
+    """Keep torch's CPU convolutions from holding memory for every input length seen.
+
+    oneDNN caches a primitive, buffers included, per convolution shape (up to 1024 of them), and
+    every chunk of a long input, every file of a folder, has its own length: measured with the
+    tiny teacher, the RSS grew by about 150 MB per new length and never came back. With the
+    cache off (ONEDNN_PRIMITIVE_CACHE_CAPACITY=0) it stays flat, and chunks of new lengths
+    gain nothing from it anyway. oneDNN reads the variable when it first convolves, so this
+    acts only in a process that has not convolved yet (the CLI); a value the user set is kept.
+    """
+    import os
+
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0")
+
+
+def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | Path,
+            settings: ConvertSettings | None = None, *, device: str = "cpu", threads: int | None = None,
+            progress: bool = False) -> ConvertReport:
+    """Convert a file, or every audio file under a folder (into the same tree of .wav files under `dst`)."""
+    from tqdm import tqdm
+
+    from .features.content import load_content_encoder
+
+    limit_onednn_cache()
+    settings = settings or ConvertSettings()
+    settings.check()
+    src, dst = Path(src), Path(dst)
+    if not src.exists():
+        raise DistillRVCError(f"{src}: no such file or folder")
+    if src.is_dir():
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        if not files:
+            raise DistillRVCError(f"{src}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
+        if dst.exists() and not dst.is_dir():
+            raise DistillRVCError(f"{dst}: the input is a folder, so --output must be a folder too")
+        pairs = [(f, dst / f.relative_to(src).with_suffix(".wav")) for f in files]
+    else:
+        if dst.is_dir():
+            dst = dst / src.with_suffix(".wav").name
+        elif dst.suffix.lower() != ".wav":
+            raise DistillRVCError(f"{dst}: the output is written as WAV; name it .wav (or give a folder)")
+        pairs = [(src, dst)]
+
+    device = resolve_device(device)
+    backend = open_backend(model, device, threads=threads)
+    import torch
+
+    enc_device = device if torch.device(device).type == "cuda" and torch.cuda.is_available() else "cpu"
+    encoder = load_content_encoder(hubert, enc_device)
+    converter = Converter(backend, encoder, settings)
+    report = ConvertReport(backend=backend.name)
+    with torch_threads(threads):
+        for src_file, dst_file in tqdm(pairs, desc="convert", unit="file", disable=not progress or len(pairs) < 2):
+            try:
+                result = converter.convert_file(src_file, dst_file)
+            except DistillRVCError as e:
+                if len(pairs) == 1:
+                    raise
+                log.warning("skipping %s: %s", src_file.name, str(e).replace(f"{src_file}: ", ""))
+                report.bad.append((str(src_file.relative_to(src)), str(e).replace(f"{src_file}: ", "")))
+                continue
+            report.results.append(result)
+            report.timings.add(result.timings)
+    if not report.results:
+        raise DistillRVCError(f"none of the {len(pairs)} audio files could be converted "
+                              f"(first: {report.bad[0][0]}: {report.bad[0][1]})")
+    report.sizes = converter._sizes
+    return report
