@@ -23,9 +23,10 @@ export-onnx:  ## export MODEL (default: newest runs/*/student.pth) to export/NAM
 tensorboard:  ## watch teach runs
 	tensorboard --logdir runs
 
-examples:  ## rebuild the bundled example files (and the example dataset cache examples/data/)
+examples:  ## rebuild the tiny teacher, the example dataset (examples/data/, clips/) and the stand-in hubert
 	$(PY) examples/make_tiny_teacher.py
 	$(PY) examples/make_example_dataset.py
+	$(PY) examples/make_stand_in_hubert.py
 
 bench:  ## CPU speed of the real-size teacher
 	$(PY) bench/bench_infer.py

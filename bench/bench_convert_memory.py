@@ -4,7 +4,7 @@
     python bench/bench_convert_memory.py --minutes 1 4 --one-pass-up-to 1
 
 Each conversion runs in a fresh process (the tiny example teacher, a small fairseq-layout
-content encoder from tests/hubert_files.py, dio F0), which reports its peak RSS (VmHWM on
+content encoder from examples/make_stand_in_hubert.py, dio F0), which reports its peak RSS (VmHWM on
 Linux, ru_maxrss elsewhere) and how much it grew over the process's RSS before converting.
 The input is speech-like audio (examples/make_example_dataset.py), written as a 16 kHz WAV.
 Chunked runs use --chunk-seconds 30; "one pass" makes the whole input a single chunk, as a
@@ -74,7 +74,7 @@ def main() -> None:
     import numpy as np
 
     from distill_rvc.features import resample, write_wav
-    from hubert_files import write_hubert
+    from make_stand_in_hubert import write_hubert
     from make_example_dataset import SR, utterance
 
     model = ROOT / "examples" / "tiny_teacher.pth"

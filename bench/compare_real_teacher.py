@@ -5,7 +5,7 @@
 
 Everything is made here, nothing is downloaded: the teacher is the real v2 40k architecture
 (27.5 M parameters) with random weights drawn the way RVC initialises them, the content encoder
-a real-size fairseq-layout ContentVec with random weights (tests/hubert_files.py), the training
+a real-size fairseq-layout ContentVec with random weights (examples/make_stand_in_hubert.py), the training
 data and the clips speech-like audio from examples/make_example_dataset.py. So size, MACs,
 speed and memory are those of the real models, and the fidelity numbers only say how far a
 briefly trained student is from this teacher, not how a trained voice would sound.
@@ -31,7 +31,7 @@ from distill_rvc import Synthesizer, rvc_config, save_model  # noqa: E402
 from distill_rvc.distill.teach import teach  # noqa: E402
 from distill_rvc.features import write_wav  # noqa: E402
 from distill_rvc.report import CompareSettings, compare  # noqa: E402
-from hubert_files import real_size, write_hubert  # noqa: E402
+from make_stand_in_hubert import real_size, write_hubert  # noqa: E402
 from make_example_dataset import SR, make_example_dataset, utterance  # noqa: E402
 
 

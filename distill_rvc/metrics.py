@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .features.audio import resample
-from .features.pitch import extract_f0
+from .features.pitch import extract_f0, import_pyworld
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,7 @@ class WorldAnalysis:
 
 def world_analysis(audio: np.ndarray, sr: int) -> WorldAnalysis:
     """harvest + stonemask F0 (RVC's settings) and pyworld's coded spectral envelope at 16 kHz."""
-    import pyworld
-
+    pyworld = import_pyworld()
     x = np.ascontiguousarray(resample(audio, sr, ANALYSIS_SR), dtype=np.float64)
     f0 = extract_f0(x.astype(np.float32), "harvest").astype(np.float64)
     t = np.arange(len(f0)) * 0.01

@@ -1,4 +1,4 @@
-"""Make the example dataset cache `examples/data/` (deterministic, about a second).
+"""Make the example dataset cache `examples/data/` and clips `examples/clips/` (deterministic, seconds).
 
 Speech-like audio without any recording: a band-limited harmonic source whose F0 glides and
 wobbles, shaped by three vowel formants that change from syllable to syllable, with breath
@@ -7,8 +7,10 @@ written as is (0 in the pauses). Content features stand in for HuBERT's: a fixed
 random projection of the 50 Hz log-mel to 768 dimensions, so they follow what is said (the
 formants) as real features do. Not a substitute for real speech when judging quality.
 
-    python examples/make_example_dataset.py              # writes examples/data/
-    python examples/make_example_dataset.py OUT --utterances 24 --seconds 3
+    python examples/make_example_dataset.py              # writes examples/data/ and examples/clips/
+    python examples/make_example_dataset.py OUT --utterances 24 --seconds 3 --clips CLIPS
+
+The clips are three more utterances as 16-bit WAVs at 40 kHz, for `convert` and `compare`.
 """
 from __future__ import annotations
 
@@ -98,12 +100,28 @@ def make_example_dataset(out: str | Path, utterances: int = 12, seconds: float =
     return out
 
 
+def make_example_clips(out: str | Path, clips: int = 3, seconds: float = 4.0, seed: int = 100) -> list[Path]:
+    """`clips` speech-like WAVs (not in the dataset: another seed) in `out`."""
+    from distill_rvc.features import write_wav
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = [out / f"clip_{i}.wav" for i in range(clips)]
+    for path in paths:
+        write_wav(path, utterance(rng, seconds)[0], SR)
+    return paths
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", nargs="?", default=str(Path(__file__).with_name("data")))
     ap.add_argument("--utterances", type=int, default=12)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--clips", default=str(Path(__file__).with_name("clips")), help="where the WAV clips go")
     args = ap.parse_args()
     path = make_example_dataset(args.out, args.utterances, args.seconds, args.seed)
     print(f"wrote {os.path.relpath(path)} ({args.utterances} utterances of {args.seconds:g} s, v2 features, 40 kHz, with F0 and audio)")
+    clips = make_example_clips(args.clips)
+    print(f"wrote {os.path.relpath(clips[0].parent)} ({len(clips)} speech-like WAVs of 4 s at 40 kHz)")

@@ -13,7 +13,7 @@ from distill_rvc.bench import synthetic_inputs
 from distill_rvc.convert import ChunkSizes, Converter, ConvertSettings
 from distill_rvc.features import load_content_encoder
 from conftest import TINY_TEACHER
-from hubert_files import write_hubert
+from make_stand_in_hubert import write_hubert
 from onnx_files import tiny_teacher_onnx
 from test_prepare import speech_like
 

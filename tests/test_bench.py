@@ -13,7 +13,7 @@ from distill_rvc.backends import ModelInfo
 from distill_rvc.bench import bench, synthetic_inputs
 from distill_rvc.cli import cli
 from conftest import TINY_TEACHER
-from hubert_files import write_hubert
+from make_stand_in_hubert import write_hubert
 from onnx_files import tiny_teacher_onnx
 
 

@@ -1,5 +1,5 @@
 """The content encoder against an independent float64 re-computation of fairseq's HuBERT forward
-(rvc-format.md, appendix), on fairseq-layout checkpoints written by hubert_files."""
+(rvc-format.md, appendix), on fairseq-layout checkpoints written by examples/make_stand_in_hubert.py."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,7 @@ import torch
 from distill_rvc import DistillRVCError
 from distill_rvc.features import ContentEncoder, load_content_encoder
 from conftest import TINY_TEACHER
-from hubert_files import fairseq_globals, hubert_checkpoint, model_weights, real_size, write_hubert
+from make_stand_in_hubert import fairseq_globals, hubert_checkpoint, model_weights, real_size, write_hubert
 
 STRIDES = [5, 2, 2, 2, 2, 2, 2]
 

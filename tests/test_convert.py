@@ -17,7 +17,7 @@ from distill_rvc.convert import (ChunkInput, ChunkSizes, Converter, ConvertSetti
 from distill_rvc.features import coarse_pitch, condition_audio, extract_f0, load_content_encoder, resample
 from distill_rvc.memory import ALLOCATOR_SLACK, CUDA_OVERHEAD_BYTES, GB, fake_peaks
 from conftest import TINY_TEACHER
-from hubert_files import write_hubert
+from make_stand_in_hubert import write_hubert
 from test_prepare import speech_like
 
 SMALL = ChunkSizes(pad=0.5, query=0.5, center=2.0, max=2.5)

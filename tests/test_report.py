@@ -16,7 +16,7 @@ from distill_rvc.cli import cli
 from distill_rvc.report import TARGETS, CompareSettings, compare, verdict
 from conftest import TINY_TEACHER
 from distill.distill_helpers import quick_recipe
-from hubert_files import write_hubert
+from make_stand_in_hubert import write_hubert
 from onnx_files import tiny_teacher_onnx
 from test_prepare import speech_like
 

@@ -27,6 +27,17 @@ SAMPLE_RATE, HOP = 16000, 160  # 10 ms frames
 F0_METHODS = ("harvest", "dio", "rmvpe")
 
 
+def import_pyworld():
+    """pyworld, imported without its pkg_resources deprecation warning (it needs setuptools < 81,
+    which the package pins: pyworld 0.3.5 imports pkg_resources)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        import pyworld
+    return pyworld
+
+
 def extract_f0(audio_16k: np.ndarray, method: str = "harvest", *, rmvpe_path: str | Path | None = None,
                device: str = "cpu", filter_radius: int = 0) -> np.ndarray:
     """Mono 16 kHz audio [N] -> F0 in Hz, float32 [N // 160 + 1], 0 where unvoiced.
@@ -50,8 +61,7 @@ def extract_f0(audio_16k: np.ndarray, method: str = "harvest", *, rmvpe_path: st
             raise DistillRVCError(f"{rmvpe_path}: no such file (the RMVPE model, rmvpe.pt)")
         return _cached_rmvpe(str(path), path.stat().st_mtime_ns, str(device)).infer(x)
 
-    import pyworld  # needs setuptools < 81 (it imports pkg_resources)
-
+    pyworld = import_pyworld()
     x64 = np.ascontiguousarray(x, dtype=np.float64)
     track = pyworld.harvest if method == "harvest" else pyworld.dio
     f0, t = track(x64, SAMPLE_RATE, f0_floor=F0_MIN, f0_ceil=F0_MAX, frame_period=1000.0 * HOP / SAMPLE_RATE)

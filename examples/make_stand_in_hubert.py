@@ -1,4 +1,11 @@
-"""Writers of content-encoder checkpoints in fairseq's real layout (rvc-format.md, appendix).
+"""A random-weight stand-in for RVC's `hubert_base.pt`, in fairseq's real checkpoint layout.
+
+    python examples/make_stand_in_hubert.py               # examples/stand_in_hubert.pt (small, 768-d)
+    python examples/make_stand_in_hubert.py OUT --real-size
+
+`convert`, `compare` and `prepare` need RVC's content encoder; this file lets the quick start
+and the tests run them without it. Its features mean nothing: use the real `hubert_base.pt`
+for your voice.
 
 `write_hubert(path, ...)` saves what fairseq's Trainer saves for HuBERT/ContentVec: a dict
 with `args`, `cfg`, `model`, `criterion`, `optimizer_history`, `task_state` (holding a
@@ -11,12 +18,13 @@ checks the key mapping.
 fairseq itself is never imported: the Dictionary is a look-alike class that pickles under
 fairseq's global name, registered in `sys.modules` only while the file is saved.
 
-    from hubert_files import write_hubert
+    from make_stand_in_hubert import write_hubert
     write_hubert(tmp_path / "hubert_base.pt", embed_dim=768, layers=2)   # feeds a v2 teacher
 """
 from __future__ import annotations
 
 import argparse
+import os
 import contextlib
 import sys
 import types
@@ -167,3 +175,13 @@ def write_hubert(path: str | Path, **kw: Any) -> Path:
     with fairseq_globals():
         torch.save(ckpt, path)
     return Path(path)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", nargs="?", default=str(Path(__file__).with_name("stand_in_hubert.pt")))
+    ap.add_argument("--real-size", action="store_true", help="RVC's sizes (94.7 M values, 190 MB), for timing")
+    args = ap.parse_args()
+    sizes = real_size() if args.real_size else dict(embed_dim=768, layers=2)
+    path = write_hubert(args.out, **sizes)
+    print(f"wrote {os.path.relpath(path)} ({path.stat().st_size / 1e6:.1f} MB, random weights: a stand-in, not a content encoder)")
