@@ -54,7 +54,8 @@ def synthetic_inputs(info: ModelInfo, seconds: float, batch: int = 1, seed: int 
     }
 
 
-def _median_s(fn: Callable[[], Any], sync: Callable[[], None]) -> Callable[[], float]:
+def timed(fn: Callable[[], Any], sync: Callable[[], None]) -> Callable[[], float]:
+    """A job for `side_by_side`: one call of `fn`, `sync`ed (CUDA), in seconds."""
     def once() -> float:
         start = time.perf_counter()
         fn()
@@ -63,7 +64,7 @@ def _median_s(fn: Callable[[], Any], sync: Callable[[], None]) -> Callable[[], f
     return once
 
 
-def _side_by_side(jobs: list[Callable[[], float]], runs: int, warmup: int) -> list[float]:
+def side_by_side(jobs: list[Callable[[], float]], runs: int, warmup: int) -> list[float]:
     """Median of each job's timings; the jobs take turns in every run."""
     times: list[list[float]] = [[] for _ in jobs]
     for r in range(warmup + runs):
@@ -94,14 +95,14 @@ def bench(models: list[str | Path], *, device: str = "cpu", threads: int | None 
 
         for seconds in lengths_s:
             inputs = [synthetic_inputs(b.info, seconds) for b in backends]
-            medians = _side_by_side([_median_s(_call(b, x), b.synchronize) for b, x in zip(backends, inputs)],
+            medians = side_by_side([timed(_call(b, x), b.synchronize) for b, x in zip(backends, inputs)],
                                     runs, warmup)
             for res, m in zip(results, medians):
                 res["latency_s"][f"{seconds:g}s"] = m
                 res["rtf"][f"{seconds:g}s"] = m / seconds
 
         inputs = [synthetic_inputs(b.info, 1.0, batch) for b in backends]
-        medians = _side_by_side([_median_s(_call(b, x), b.synchronize) for b, x in zip(backends, inputs)],
+        medians = side_by_side([timed(_call(b, x), b.synchronize) for b, x in zip(backends, inputs)],
                                 runs, warmup)
         for res, b, m in zip(results, backends, medians):
             res["batch"] = {"items": batch, "item_s": 1.0, "wall_s": m, "x_realtime": batch / m,
@@ -146,12 +147,12 @@ def _stream(backends: list[Backend], encoder, f0_method: str, chunk_s: float, co
         for seconds, jobs in ((chunk_s, first_jobs), (chunk_s + context_s, steady_jobs)):
             if encoder is None:
                 x = synthetic_inputs(b.info, seconds)
-                jobs.append(_median_s(_call(b, x), b.synchronize))
+                jobs.append(timed(_call(b, x), b.synchronize))
             else:
                 audio = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
-                jobs.append(_median_s(_pipeline(b, encoder, audio, f0_method), b.synchronize))
-    firsts = _side_by_side(first_jobs, runs, warmup)
-    steadies = _side_by_side(steady_jobs, runs, warmup)
+                jobs.append(timed(_pipeline(b, encoder, audio, f0_method), b.synchronize))
+    firsts = side_by_side(first_jobs, runs, warmup)
+    steadies = side_by_side(steady_jobs, runs, warmup)
     for first, steady in zip(firsts, steadies):
         out.append({"chunk_s": chunk_s, "context_s": context_s, "first_audio_s": first, "chunk_compute_s": steady,
                     "keeps_up": steady < chunk_s})

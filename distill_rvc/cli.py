@@ -41,11 +41,20 @@ class _Group(click.Group):
 def cli(verbose: bool) -> None:
     """Distil, prune and export slim students of RVC voice models.
 
-    Typical flow: `inspect` a teacher, `prepare` audio, `teach` a student, `export` it to
-    ONNX, `compare` it with the teacher. Every command explains its options with --help.
+    Typical flow: `inspect` a teacher, `prepare` audio, `teach` a student (`prune` it
+    further if you like), `compare` it with the teacher, `convert` speech with it, `export`
+    it to ONNX for real-time clients, `bench` the files. Every command explains its options
+    with --help.
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s: %(message)s",
                         stream=sys.stderr)
+
+
+def _echo_skipped(skipped: list[tuple[str, str]], what: str) -> None:
+    """The files (or segments) a command passed over, each with its reason."""
+    click.echo(f"skipped {len(skipped)} {what}:")
+    for name, reason in skipped:
+        click.echo(f"  {name}: {reason}")
 
 
 # --------------------------------------------------------------------------- inspect
@@ -106,9 +115,7 @@ def prepare(audio_dir: str, hubert: str, version: str, f0_method: str, rmvpe: st
     if report.resumed:
         click.echo(f"resumed: {report.resumed} file(s) were already prepared")
     if report.bad:
-        click.echo(f"skipped {len(report.bad)} unusable file(s):")
-        for name, reason in report.bad:
-            click.echo(f"  {name}: {reason}")
+        _echo_skipped(report.bad, "unusable file(s)")
 
 
 @cli.command("import-rvc-logs")
@@ -133,9 +140,7 @@ def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) ->
     if report.resumed:
         click.echo(f"resumed: {report.resumed} source file(s) were already imported")
     if report.skipped:
-        click.echo(f"skipped {len(report.skipped)} segment(s):")
-        for name, reason in report.skipped:
-            click.echo(f"  {name}: {reason}")
+        _echo_skipped(report.skipped, "segment(s)")
 
 
 # ---------------------------------------------------------------------------- export
@@ -368,9 +373,7 @@ def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: 
     if len(report.results) > 1:
         click.echo(f"  -> {dst}")
     if report.bad:
-        click.echo(f"skipped {len(report.bad)} unusable file(s):")
-        for name, reason in report.bad:
-            click.echo(f"  {name}: {reason}")
+        _echo_skipped(report.bad, "unusable file(s)")
 
 
 @cli.command()

@@ -25,7 +25,6 @@ import math
 import os
 import re
 import shutil
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ import torch
 from . import metrics
 from .atomic import atomic_write, write_json, write_text
 from .backends import Backend, OrtBackend, TorchBackend, open_backend
+from .bench import cpu_name, side_by_side, timed
 from .convert import ChunkInput, ChunkSizes, Converter, ConvertSettings, Timings, render
 from .errors import DistillRVCError
 from .features.audio import AUDIO_SUFFIXES, load_audio
@@ -259,26 +259,6 @@ def _fidelity(outputs: dict[str, list[np.ndarray]], sr: int, reason: str | None,
 
 
 # -------------------------------------------------------------------------------------- speed
-def _timed(fn: Callable[[], Any], sync: Callable[[], None]) -> Callable[[], float]:
-    def once() -> float:
-        start = time.perf_counter()
-        fn()
-        sync()
-        return time.perf_counter() - start
-    return once
-
-
-def _turns(jobs: dict[str, Callable[[], float]], runs: int) -> dict[str, float]:
-    """Median time of each job over `runs`, after one warm-up; the jobs take turns."""
-    times: dict[str, list[float]] = {k: [] for k in jobs}
-    for r in range(runs + 1):
-        for k, job in jobs.items():
-            t = job()
-            if r:
-                times[k].append(t)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def _synth_all(backend: Backend, chunks: list[list[ChunkInput]], sid: int) -> Callable[[], None]:
     """One synthesizer pass per chunk over the frames it keeps (the context pads cut off: they
     are the pipeline's cost, and on short clips they would double the synthesizer's)."""
@@ -307,9 +287,9 @@ def _speed(models: dict[str, Backend], chunks, feature_time: Timings, encoder, c
     cpu_features = (feature_time.f0 + feature_time.content) / audio_s
 
     def rows(runtime: str, backends: dict[str, Backend], features_rtf: float) -> None:
-        medians = _turns({r: _timed(_synth_all(b, chunks, s.sid), b.synchronize) for r, b in backends.items()},
-                         s.runs)
-        for r, m in medians.items():
+        medians = side_by_side([timed(_synth_all(b, chunks, s.sid), b.synchronize) for b in backends.values()],
+                               s.runs, warmup=1)
+        for r, m in zip(backends, medians):
             rtf[r][runtime] = {"synthesizer": m / audio_s, "pipeline": m / audio_s + features_rtf}
 
     torch_models = {r: b for r, b in models.items() if isinstance(b, TorchBackend)}
@@ -732,8 +712,6 @@ def _ratio(t: Any, s: Any) -> str:
 
 def format_markdown(report, info, teacher: Path, student: Path, clips, per_clip, notes: list[str],
                     fidelity_reason, s: CompareSettings, audio_s: float, images: list[str]) -> str:
-    from .bench import cpu_name
-
     r = report
     lines = [f"# {student.name} vs {teacher.name}", "",
              f"**Verdict:** {r['verdict']}", "",
