@@ -12,6 +12,7 @@ import logging
 import sys
 
 import click
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .errors import DistillRVCError
 
@@ -48,6 +49,7 @@ def cli(verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s: %(message)s",
                         stream=sys.stderr)
+    click.get_current_context().with_resource(logging_redirect_tqdm())  # log lines above progress bars
 
 
 def _echo_skipped(skipped: list[tuple[str, str]], what: str) -> None:
