@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import torch
@@ -10,6 +9,7 @@ import torch
 from distill_rvc import DistillRVCError, load_model, read_checkpoint, rvc_config, save_model
 from distill_rvc.checkpoint import FORMAT_APPLIO, FORMAT_PRETRAINED, FORMAT_PROJECT, FORMAT_RVC, FORMAT_TRAINING
 from distill_rvc.config import RVC_CONFIGS
+from planted import Planted, run_pickle
 from rvc_files import (inference_dict, rvc_state_dict, write_applio, write_inference, write_pretrained,
                        write_training)
 
@@ -182,16 +182,6 @@ def test_damaged_files_refused(tmp_path, small_raw):
         read_checkpoint(tmp_path / "nope.pth")
 
 
-class Planted:
-    """Pickles as a call to os.system: loading it unsafely would create the marker file."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_planted_pickled_code_is_refused_and_never_runs(tmp_path, small_raw):
     marker = tmp_path / "PWNED"
     path = tmp_path / "evil.pth"
@@ -200,7 +190,7 @@ def test_planted_pickled_code_is_refused_and_never_runs(tmp_path, small_raw):
         read_checkpoint(path)
     assert not marker.exists()
     # The same pickle loaded the unsafe way really would run it: the test can fail.
-    torch.load(path, weights_only=False)
+    run_pickle(path)
     assert marker.exists()
 
 

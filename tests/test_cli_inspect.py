@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from distill_rvc.cli import cli
 from conftest import ROOT, TINY_TEACHER
+from planted import Planted
 from rvc_files import write_training
 
 
@@ -50,14 +51,6 @@ def _run(*args):
     """The real console entry point, as a user runs it."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "distill_rvc", *args], capture_output=True, text=True, env=env)
-
-
-class Planted:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def test_bad_files_give_one_line_and_exit_2(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import torch
 
 from distill_rvc import DistillRVCError
 from distill_rvc.features import ContentEncoder, load_content_encoder
+from planted import Planted, run_pickle
 from conftest import TINY_TEACHER
 from make_stand_in_hubert import fairseq_globals, hubert_checkpoint, model_weights, real_size, write_hubert
 
@@ -161,16 +161,6 @@ def test_real_size_layout_has_the_documented_value_count():
     assert shapes["label_embs_concat"] == (504, 256)
 
 
-class Planted:
-    """Pickles as a call to os.system: loading it unsafely would create the marker file."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_planted_code_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "PWNED"
     path = write_hubert(tmp_path / "evil.pt", extra={"cfg": {"model": Planted(marker)}})
@@ -178,8 +168,8 @@ def test_planted_code_is_refused_and_never_runs(tmp_path):
         load_content_encoder(path)
     assert not marker.exists()
     # The unsafe way really runs it (then trips over the missing fairseq): the test can fail.
-    with pytest.raises(Exception):
-        torch.load(path, weights_only=False)
+    with pytest.raises(ModuleNotFoundError, match="fairseq"):
+        run_pickle(path)
     assert marker.exists()
 
 
