@@ -105,13 +105,10 @@ def prepare(audio_dir: str, hubert: str, version: str, f0_method: str, rmvpe: st
 
     Re-running resumes: finished files are skipped. Unusable files are reported by name and skipped.
     """
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from .prepare import prepare as run_prepare
 
-    with logging_redirect_tqdm():
-        report = run_prepare(audio_dir, out, hubert=hubert, version=version, f0_method=f0_method, sr=int(sr),
-                             rmvpe=rmvpe, device=device, window_s=window, progress=not quiet)
+    report = run_prepare(audio_dir, out, hubert=hubert, version=version, f0_method=f0_method, sr=int(sr),
+                         rmvpe=rmvpe, device=device, window_s=window, progress=not quiet)
     click.echo(f"prepared {report.prepared} file(s): {report.segments} segments, {report.seconds:.1f} s of audio "
                f"-> {report.out}")
     if report.resumed:
@@ -131,12 +128,9 @@ def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) ->
     """Import an RVC experiment folder EXP_DIR (logs/<exp>: 0_gt_wavs, 2a_f0, 2b-f0nsf,
     3_feature256|768, filelist.txt) into a training cache without recomputing anything.
     """
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from .rvc_logs import import_rvc_logs as run_import
 
-    with logging_redirect_tqdm():
-        report = run_import(exp_dir, out, version=version, progress=not quiet)
+    report = run_import(exp_dir, out, version=version, progress=not quiet)
     click.echo(f"imported {report.segments} segments ({report.seconds:.1f} s of audio; {report.version}, "
                f"{report.sample_rate} Hz, {'f0' if report.f0 else 'no f0'}) -> {report.out}")
     if report.resumed:
@@ -355,16 +349,13 @@ def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: 
     both sides and short cross-fades, so memory stays bounded on any length. The output is a
     16-bit WAV at the model's sample rate with exactly the input's duration.
     """
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from .convert import ChunkSizes, ConvertSettings, convert as run_convert
 
     settings = ConvertSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, index=index,
                                index_rate=index_rate, protect=protect, memory_gb=memory_gb,
                                chunks=ChunkSizes.with_center(chunk_seconds) if chunk_seconds else None,
                                seed=None if seed < 0 else seed)
-    with logging_redirect_tqdm():
-        report = run_convert(model, hubert, src, dst, settings, device=device, threads=threads, progress=not quiet)
+    report = run_convert(model, hubert, src, dst, settings, device=device, threads=threads, progress=not quiet)
     t = report.timings
     compute = t.f0 + t.content + t.synth
     click.echo(f"converted {len(report.results)} file(s), {t.audio_s:.1f} s of audio in {compute:.1f} s "
@@ -412,14 +403,11 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
     Both models get identical inputs and noise. Anything that cannot be measured here (no
     GPU, a w-okada ONNX student's fidelity, ...) is null in report.json and explained in report.md.
     """
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from .report import CompareSettings, compare as run_compare
 
     settings = CompareSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, max_clips=max_clips,
                                max_clip_s=max_clip_seconds, threads=threads or None, runs=runs, ort=not no_ort)
-    with logging_redirect_tqdm():
-        result = run_compare(teacher, student, audio, hubert, out, settings, progress=not quiet)
+    result = run_compare(teacher, student, audio, hubert, out, settings, progress=not quiet)
     click.echo(result.report["verdict"])
     click.echo(f"wrote {result.out / 'report.md'}, report.json, {sum(p.suffix == '.png' for p in result.files)} "
                f"plot(s) and tensorboard/ in {result.out}")
