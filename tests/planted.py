@@ -2,8 +2,8 @@
 it is live (so those tests can fail).
 
 `run_pickle(path)` unpickles a torch.save zip's `data.pkl` with plain `pickle`, as an unsafe
-loader would; tensors come back as None. It exists so that no file here calls
-`torch.load(weights_only=False)`.
+loader would; tensors come back as None. Nothing in this repository calls torch's loader
+unrestricted, not even the tests.
 """
 from __future__ import annotations
 
