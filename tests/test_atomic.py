@@ -41,3 +41,92 @@ def test_interrupted_writer_leaves_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         atomic_write(tmp_path / "x.json", writer)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- issue 11.8: every write failure is one line naming the file; the previous file stays
+def test_read_only_folder_is_one_line(tmp_path, monkeypatch):
+    import tempfile
+
+    target = write_text(tmp_path / "a.txt", "old")
+
+    def refuse(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(DistillRVCError, match=r"cannot write .*a\.txt: Permission denied"):
+        write_text(target, "new")
+    assert target.read_text() == "old"
+
+
+def test_folder_that_cannot_be_created_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DistillRVCError, match="cannot create folder .*file: a file of that name is in the way"):
+        write_text(tmp_path / "file" / "a.txt", "new")
+
+
+def test_replace_failure_keeps_the_old_file(tmp_path, monkeypatch):
+    target = write_text(tmp_path / "a.txt", "old")
+
+    def refuse(*a, **k):
+        raise PermissionError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(DistillRVCError, match=r"cannot write .*a\.txt: Read-only file system"):
+        write_text(target, "new")
+    monkeypatch.undo()
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_torch_save_enforce_fail_is_a_write_failure(tmp_path):
+    target = write_text(tmp_path / "ckpt.pth", "old")
+
+    def writer(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    with pytest.raises(DistillRVCError, match=r"(cannot write|disk full while writing) .*ckpt\.pth"):
+        atomic_write(target, writer)
+    assert target.read_text() == "old"
+
+
+def test_libsndfile_system_error_is_a_write_failure(tmp_path):
+    import soundfile as sf
+
+    target = write_text(tmp_path / "out.wav", "old")
+
+    def writer(tmp):
+        raise sf.LibsndfileError(2, "Error writing ")  # libsndfile's SFE_SYSTEM
+
+    with pytest.raises(DistillRVCError, match=r"out\.wav"):
+        atomic_write(target, writer)
+    assert target.read_text() == "old"
+
+
+def test_unrelated_runtime_error_keeps_its_traceback(tmp_path):
+    def writer(tmp):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    with pytest.raises(RuntimeError, match="CUDA error"):
+        atomic_write(tmp_path / "x.pth", writer)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- issue 16.6a: stale temporaries of a killed process are removed
+def test_stale_temporaries_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f".model.pth.{dead_pid}-abc123.tmp"
+    stale.write_text("half")
+    legacy = tmp_path / ".model.pth.k2j4h5g6.tmp"  # the naming before the pid was in it
+    legacy.write_text("half")
+    os.utime(legacy, (0, 0))
+    live = tmp_path / f".model.pth.{os.getppid()}-xyz.tmp"  # a live writer's file is kept
+    live.write_text("busy")
+    other = tmp_path / f".other.pth.{dead_pid}-abc.tmp"  # another target's: not ours to judge here
+    other.write_text("x")
+    write_text(tmp_path / "model.pth", "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.pth", live.name, other.name])
