@@ -105,8 +105,10 @@ def prepare(audio_dir: str, hubert: str, version: str, f0_method: str, rmvpe: st
 
     Re-running resumes: finished files are skipped. Unusable files are reported by name and skipped.
     """
+    from .options import resolve_device
     from .prepare import prepare as run_prepare
 
+    resolve_device(device)
     report = run_prepare(audio_dir, out, hubert=hubert, version=version, f0_method=f0_method, sr=int(sr),
                          rmvpe=rmvpe, device=device, window_s=window, progress=not quiet)
     click.echo(f"prepared {report.prepared} file(s): {report.segments} segments, {report.seconds:.1f} s of audio "
@@ -176,7 +178,10 @@ def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simp
     the file in the w-okada client or with plain onnxruntime.
     """
     from .onnx_export import export_onnx, format_summary
+    from .options import check_threads, check_tolerance, refuse_overwrite
 
+    tolerance, threads = check_tolerance(tolerance), check_threads(threads)
+    refuse_overwrite(out, [model], "--out")
     result = export_onnx(model, out, interface=interface, fp16=fp16, opset=int(opset), simplify_graph=not no_simplify,
                          embedder=embedder, tolerance=tolerance, threads=threads, timing_runs=timing_runs,
                          progress=True)
@@ -350,10 +355,12 @@ def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: 
     16-bit WAV at the model's sample rate with exactly the input's duration.
     """
     from .convert import ChunkSizes, ConvertSettings, convert as run_convert
+    from .options import check_chunk_seconds, check_threads
 
+    chunk_seconds, threads = check_chunk_seconds(chunk_seconds), check_threads(threads)
     settings = ConvertSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, index=index,
                                index_rate=index_rate, protect=protect, memory_gb=memory_gb,
-                               chunks=ChunkSizes.with_center(chunk_seconds) if chunk_seconds else None,
+                               chunks=ChunkSizes.with_center(chunk_seconds) if chunk_seconds is not None else None,
                                seed=None if seed < 0 else seed)
     report = run_convert(model, hubert, src, dst, settings, device=device, threads=threads, progress=not quiet)
     t = report.timings
@@ -403,10 +410,12 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
     Both models get identical inputs and noise. Anything that cannot be measured here (no
     GPU, a w-okada ONNX student's fidelity, ...) is null in report.json and explained in report.md.
     """
+    from .options import check_threads
     from .report import CompareSettings, compare as run_compare
 
+    threads = check_threads(threads)
     settings = CompareSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, max_clips=max_clips,
-                               max_clip_s=max_clip_seconds, threads=threads or None, runs=runs, ort=not no_ort)
+                               max_clip_s=max_clip_seconds, threads=threads, runs=runs, ort=not no_ort)
     result = run_compare(teacher, student, audio, hubert, out, settings, progress=not quiet)
     click.echo(result.report["verdict"])
     click.echo(f"wrote {result.out / 'report.md'}, report.json, {sum(p.suffix == '.png' for p in result.files)} "
@@ -444,8 +453,11 @@ def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup:
     """
     from .atomic import write_json
     from .bench import bench as run_bench, format_bench
+    from .options import check_threads, resolve_device
 
-    result = run_bench(list(models), device=device, threads=threads or None, runs=runs, warmup=warmup, batch=batch,
+    threads = check_threads(threads)
+    device = str(resolve_device(device))
+    result = run_bench(list(models), device=device, threads=threads, runs=runs, warmup=warmup, batch=batch,
                        chunk_s=chunk_s, context_s=context_s, hubert=hubert, f0_method=f0_method)
     if out:
         write_json(out, result)

@@ -36,12 +36,13 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 import numpy as np
 
 from .atomic import atomic_path
-from .backends import Backend, TorchBackend, open_backend, resolve_device
+from .backends import Backend, TorchBackend, open_backend
 from .errors import DistillRVCError
 from .features.audio import AUDIO_SUFFIXES, highpass, load_audio
 from .features.pitch import F0_METHODS, coarse_pitch, extract_f0, transpose_f0
 from .memory import GB, InferenceMemory, fake_peaks, inference_memory
 from .onnx_parity import torch_threads
+from .options import check_threads, refuse_output_inside, refuse_overwrite, resolve_device
 
 if TYPE_CHECKING:
     from .features.content import ContentConfig, ContentEncoder
@@ -54,6 +55,8 @@ CONTEXT = SR_16K // 4  # samples filtered beyond a stretch: the 48 Hz high-pass 
 FADE_S = 0.02
 MAX_CENTER_S = 60.0  # RVC's largest x_center (fp16, 6 GB); longer chunks only make attention slower
 DEFAULT_BUDGET_GB = 4.0
+PROGRESS_CHUNKS = 3  # a file longer than this many chunks gets its own progress bar
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
 
 
 @dataclass(frozen=True)
@@ -219,14 +222,31 @@ def conditioner(audio_16k: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
 
 # ------------------------------------------------------------------------------- retrieval
+def import_faiss():
+    """`import faiss` without its loader's INFO lines ("Loading faiss with AVX2 support", a
+    ModuleNotFoundError for the AVX512 build it tried first, ...), which it logs even when it works.
+    They stay visible with -v (the root logger at DEBUG)."""
+    loggers = [logging.getLogger(name) for name in ("faiss", "faiss.loader")]
+    levels = [lg.level for lg in loggers]
+    quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
+    try:
+        for lg in loggers:
+            if quiet:
+                lg.setLevel(logging.WARNING)
+        import faiss
+    except ImportError:
+        raise DistillRVCError("--index needs faiss: pip install 'distill-rvc[faiss]' (faiss-cpu)") from None
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+    return faiss
+
+
 class RetrievalIndex:
     """A faiss index of the voice's training features (RVC's added_IVF*.index) and its vectors."""
 
     def __init__(self, path: str | Path):
-        try:
-            import faiss
-        except ImportError:
-            raise DistillRVCError("--index needs faiss: pip install 'distill-rvc[faiss]' (faiss-cpu)") from None
+        faiss = import_faiss()
         path = Path(path)
         if not path.is_file():
             raise DistillRVCError(f"{path}: no such index file")
@@ -461,20 +481,30 @@ class Converter:
         """16 kHz audio [N] as loaded -> converted audio [round(N * sr / 16000)] at the model's rate."""
         return np.concatenate(list(self.blocks(audio_16k, timings)))
 
-    def convert_file(self, src: str | Path, dst: str | Path) -> ConvertResult:
-        """Convert one audio file (any format `load_audio` reads) into a 16-bit WAV at the model's rate."""
+    def convert_file(self, src: str | Path, dst: str | Path, progress: bool = False) -> ConvertResult:
+        """Convert one audio file (any format `load_audio` reads) into a 16-bit WAV at the model's rate.
+
+        `progress`: a progress bar (seconds of audio done, with ETA) when the input is longer
+        than PROGRESS_CHUNKS chunks; it goes away when the file is done.
+        """
         import soundfile as sf
+        from tqdm import tqdm
 
         src, dst = Path(src), Path(dst)
         audio = load_audio(src, SR_16K)
         timings = Timings()
         sr = self.backend.info.sr
-        with atomic_path(dst) as tmp:
+        seconds = len(audio) / SR_16K
+        show = progress and seconds > PROGRESS_CHUNKS * self.sizes.center
+        with atomic_path(dst) as tmp, tqdm(total=round(seconds, 1), desc=src.name, unit="s", leave=False,
+                                           disable=not show, bar_format=BAR_FORMAT) as bar:
             with sf.SoundFile(str(tmp), "w", samplerate=sr, channels=1, subtype="PCM_16", format="WAV") as f:
                 for block in self.blocks(audio, timings):
                     if not np.isfinite(block).all():
                         raise DistillRVCError(f"{src}: the model produced NaN or infinite audio")
                     f.write(np.clip(block, -1.0, 1.0 - 2.0 ** -15))
+                    if show:
+                        bar.update(min(len(block) / sr, bar.total - bar.n))
         return ConvertResult(input=src, output=dst, seconds=len(audio) / SR_16K, sample_rate=sr,
                              chunks=timings.passes, timings=timings)
 
@@ -514,6 +544,7 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
             raise DistillRVCError(f"{src}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
         if dst.exists() and not dst.is_dir():
             raise DistillRVCError(f"{dst}: the input is a folder, so --output must be a folder too")
+        refuse_output_inside(dst, src)
         pairs = [(f, dst / f.relative_to(src).with_suffix(".wav")) for f in files]
     else:
         if dst.is_dir():
@@ -521,8 +552,12 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
         elif dst.suffix.lower() != ".wav":
             raise DistillRVCError(f"{dst}: the output is written as WAV; name it .wav (or give a folder)")
         pairs = [(src, dst)]
+    others = [model, hubert, settings.index, settings.rmvpe]
+    for src_file, dst_file in pairs:
+        refuse_overwrite(dst_file, [src_file, *others])
 
-    device = resolve_device(device)
+    threads = check_threads(threads)
+    device = str(resolve_device(device))
     backend = open_backend(model, device, threads=threads)
     import torch
 
@@ -533,7 +568,7 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
     with torch_threads(threads):
         for src_file, dst_file in tqdm(pairs, desc="convert", unit="file", disable=not progress or len(pairs) < 2):
             try:
-                result = converter.convert_file(src_file, dst_file)
+                result = converter.convert_file(src_file, dst_file, progress=progress)
             except DistillRVCError as e:
                 if len(pairs) == 1:
                     raise

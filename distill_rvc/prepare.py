@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import options
+from .atomic import make_folder
 from .dataset import DatasetWriter
 from .errors import DistillRVCError
 from .features.audio import AUDIO_SUFFIXES, MIN_SECONDS, SILENCE_PEAK, highpass, load_audio, resample
@@ -102,12 +104,8 @@ def find_audio(audio_dir: Path) -> list[Path]:
 
 
 def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when a CUDA device is there, else "cpu"; anything else as given."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """"auto" -> "cuda" when a CUDA device is there, else "cpu"; cpu, cuda, cuda:N checked (options.py)."""
+    return str(options.resolve_device(device))
 
 
 def file_digest(path: str | Path, length: int = 16) -> str:
@@ -144,11 +142,11 @@ def prepare(audio_dir: str | Path, out: str | Path, *, hubert: str | Path, versi
         raise DistillRVCError(f"unsupported sample rate {sr}; use the teacher's: 32000, 40000 or 48000")
     if not 0.5 <= window_s <= 30:
         raise DistillRVCError(f"window of {window_s} s is out of range; RVC uses 3.7 (3.0 on small GPUs)")
+    device = resolve_device(device)
     files = find_audio(audio_dir)
     if not files:
         raise DistillRVCError(f"{audio_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
-
-    device = resolve_device(device)
+    make_folder(out / "segments")  # a read-only or blocked cache folder: one line, before any work
     encoder = load_content_encoder(hubert, device=device)
     dim = encoder.dim(version)
     if f0_method == "rmvpe":  # load (and validate) it once, before any file is processed

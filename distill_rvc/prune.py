@@ -46,6 +46,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .atomic import write_json
+from .options import resolve_device
 from .checkpoint import build_model, load_model, save_model
 from .errors import DistillRVCError
 from .models import Synthesizer
@@ -476,7 +477,7 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
         if batch_size:
             train_changes.update(batch_size=batch_size, accumulation=1)
         rec = rec.replace(train=train_changes)
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dev = resolve_device(device)  # auto, cpu, cuda, cuda:N; anything else is one line (options.py)
         # Without --teacher, the unpruned model is its own target.
         target_model = target_model if target_model is not None else copy.deepcopy(student)
         recovery = _Recovery(target_model, dataset, rec, dev)

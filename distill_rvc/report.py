@@ -11,7 +11,7 @@
     -> report.json (keys: params, file_bytes, macs_per_s, peak_mem_bytes, rtf, fidelity,
        verdict; null where not measured), report.md (with the reasons), PNG plots, TensorBoard
 
-The verdict is one line: the student against compression-notes.md §3's targets and the recipe
+The verdict is one line: the student against the project's targets (listed in report.md) and the recipe
 to try next. A w-okada-interface ONNX student draws its noise inside the graph, so its output
 cannot be compared sample by sample: it gets size and speed only, and the report says so.
 
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from . import metrics
-from .atomic import atomic_write, write_json, write_text
+from .atomic import _umask, atomic_write, make_folder, write_json, write_text
 from .backends import Backend, OrtBackend, TorchBackend, open_backend
 from .bench import cpu_name, side_by_side, timed
 from .convert import ChunkInput, ChunkSizes, Converter, ConvertSettings, Timings, render
@@ -47,7 +47,8 @@ from .onnx_parity import torch_threads
 log = logging.getLogger(__name__)
 
 ROLES = ("teacher", "student")
-# compression-notes.md §3, for RVC's v2 40k teacher; size and speed as ratios so they apply to any teacher
+# The project's targets for a student of RVC's v2 40k teacher (stated in full in every report.md, see
+# `targets_markdown`); size and speed as ratios so they apply to any teacher
 TARGETS = {"size_ratio": 4.0, "speed_ratio": 3.0, "f0_rmse_cents": 20.0, "vuv_error": 0.03, "f0_corr": 0.98,
            "mcd_db": 3.0, "secs": 0.90, "dnsmos_drop": 0.1, "file_mb_fp16": 15.0, "file_mb_fp32": 30.0}
 # teach's shipped recipes from the smallest student to the largest, with each one's size (1/x of the teacher)
@@ -494,7 +495,7 @@ def _best_rtf(rtf_role: dict[str, Any]) -> tuple[str, float] | None:
 
 
 def verdict(report: dict[str, Any], recipe: str | None = None, fidelity_reason: str | None = None) -> str:
-    """One line: the student against compression-notes.md §3 and the recipe to try next."""
+    """One line: the student against TARGETS and the recipe to try next."""
     p = report["params"]
     size = p["teacher"] / p["student"] if p["student"] else None
     speed, runtime = None, None
@@ -600,7 +601,7 @@ def _write(out: Path, report, outputs, comparisons, per_clip, clips, info, teach
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     sr = info["teacher"].sr
     files = [write_json(out / "report.json", report)]
     figures: list[tuple[str, Any, Path]] = []
@@ -608,7 +609,7 @@ def _write(out: Path, report, outputs, comparisons, per_clip, clips, info, teach
         fig = _mel_figure(plt, name, outputs["teacher"][i], outputs["student"][i], sr)
         figures.append((f"mel/{i}", fig, out / f"mel_{i}_{_slug(name)}.png"))
         if comparisons:
-            fig = _f0_figure(plt, name, comparisons[i])
+            fig = _f0_figure(plt, name, comparisons[i], s.f0_method)
             figures.append((f"f0/{i}", fig, out / f"f0_{i}_{_slug(name)}.png"))
     figures.append(("speed_size", _speed_size_figure(plt, report), out / "speed_size.png"))
     for _, fig, path in figures:
@@ -638,15 +639,16 @@ def _mel_figure(plt, name: str, teacher: np.ndarray, student: np.ndarray, sr: in
     return fig
 
 
-def _f0_figure(plt, name: str, c: metrics.ClipComparison):
+def _f0_figure(plt, name: str, c: metrics.ClipComparison, f0_method: str = "harvest"):
     fig, ax = plt.subplots(figsize=(10, 3.5))
     for f0, who, style in ((c.teacher_f0, "teacher", "-"), (c.student_f0, "student", "--")):
         y = np.where(f0 > 0, f0, np.nan)  # gaps where unvoiced (a plot, not a number)
         ax.plot(np.arange(len(f0)) / 100, y, style, label=who, linewidth=1.2)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("F0 (Hz, harvest)")
+    ax.set_ylabel("F0 of the output (Hz)")
     ax.legend()
-    ax.set_title(f"{name}: F0 of the two outputs")
+    # the outputs' F0 is always measured with harvest (metrics.py); --f0 chose the inputs' F0
+    ax.set_title(f"{name}: F0 of the two outputs (converted with --f0 {f0_method}; measured with harvest)")
     fig.tight_layout()
     return fig
 
@@ -676,8 +678,12 @@ def _tensorboard(out: Path, report, outputs, clips, sr: int, figures, md: str) -
     from torch.utils.tensorboard import SummaryWriter
 
     final = out / "tensorboard"
-    tmp = Path(tempfile.mkdtemp(prefix=".tensorboard.", dir=out))
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=".tensorboard.", dir=out))
+    except OSError as e:
+        raise DistillRVCError(f"cannot write {final}: {e.strerror or e}") from None
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; the folder follows the umask like any other
         writer = SummaryWriter(str(tmp))
         for i, (name, _) in enumerate(clips):
             for role in ROLES:
@@ -702,6 +708,21 @@ def _tensorboard(out: Path, report, outputs, clips, sr: int, figures, md: str) -
 
 
 # --------------------------------------------------------------------------------- markdown
+def targets_markdown() -> list[str]:
+    """The verdict's targets, stated in the report itself (with where they come from)."""
+    t = TARGETS
+    return ["", "## Targets", "",
+            "distill-rvc's targets for a student of RVC's v2 40k teacher (the verdict checks these; they are "
+            "defined in distill-rvc, `distill_rvc/report.py`, TARGETS):", "",
+            f"- size: at least {t['size_ratio']:g}x fewer parameters than the teacher, and a file of at most "
+            f"{t['file_mb_fp32']:g} MB in fp32 ({t['file_mb_fp16']:g} MB in fp16)",
+            f"- speed: the synthesizer at least {t['speed_ratio']:g}x faster than the teacher's",
+            f"- MCD at most {t['mcd_db']:g} dB; F0 RMSE at most {t['f0_rmse_cents']:g} cents; F0 correlation at "
+            f"least {t['f0_corr']:g}; V/UV error at most {100 * t['vuv_error']:g} %",
+            f"- SECS (speaker similarity) at least {t['secs']:g}; DNSMOS at most {t['dnsmos_drop']:g} below the "
+            "teacher's"]
+
+
 def _fmt(v: Any, spec: str = ".3g", unit: str = "") -> str:
     return "not measured" if v is None else f"{v:{spec}}{unit}"
 
@@ -765,6 +786,6 @@ def format_markdown(report, info, teacher: Path, student: Path, clips, per_clip,
     if notes:
         lines += ["", "## Not measured, and why", ""] + [f"- {n}" for n in notes]
     lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
-    lines += ["", "Targets: compression-notes.md §3 (size >= 4x smaller and synthesizer >= 3x faster than the "
-              "teacher; quality as listed). TensorBoard: `tensorboard --logdir " + "tensorboard` in this folder.", ""]
+    lines += targets_markdown()
+    lines += ["", "TensorBoard: `tensorboard --logdir tensorboard` in this folder.", ""]
     return "\n".join(lines)

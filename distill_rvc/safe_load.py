@@ -39,6 +39,27 @@ def stand_in(qualified_name: str) -> type:
     return cls
 
 
+# ONNX ModelProto fields that follow ir_version (field 1): producer_name, producer_version, domain,
+# model_version, doc_string, graph, opset_import (protobuf tags 0x12 .. 0x42)
+_ONNX_SECOND_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}
+
+
+def is_onnx(path: str | Path) -> bool:
+    """An ONNX file, by suffix or by content (a ModelProto begins with a small ir_version, field 1).
+
+    PyTorch files begin with "PK" (zip) or 0x80 (a pickle), so the two never collide.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(3)
+    except OSError:
+        return False
+    return len(head) == 3 and head[0] == 0x08 and head[1] < 0x80 and head[2] in _ONNX_SECOND_TAGS
+
+
 def safe_torch_load(path: str | Path, what: str = "checkpoint", stand_ins: Iterable[type] = ()) -> Any:
     """`torch.load(path, weights_only=True)` on CPU, with one-line errors for bad files.
 
@@ -52,6 +73,10 @@ def safe_torch_load(path: str | Path, what: str = "checkpoint", stand_ins: Itera
         raise DistillRVCError(f"{path}: is a folder, expected a {what} file")
     if path.stat().st_size == 0:
         raise DistillRVCError(f"{path}: the file is empty (an interrupted download or copy?)")
+    if is_onnx(path):
+        raise DistillRVCError(
+            f"{path}: this is already an ONNX file, not a PyTorch {what} (.pth); give the .pth it was exported "
+            "from (an ONNX file runs as it is in onnxruntime or the w-okada client; `bench` and `compare` read it)")
     try:
         with torch.serialization.safe_globals(list(stand_ins)):
             return torch.load(path, map_location="cpu", weights_only=True)

@@ -34,6 +34,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ..atomic import atomic_write
+from ..options import resolve_device
 from ..errors import DistillRVCError
 from ..memory import peak_rss_bytes
 from ..models import Synthesizer
@@ -276,7 +277,7 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     from .tb import RunLogger
 
     out_dir = Path(out_dir)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)  # auto, cpu, cuda, cuda:N; anything else is one line (options.py)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DistillRVCError("no CUDA device here (or this torch build has no CUDA): use --device cpu")
     precision = choose_precision(train_cfg.precision, device)
