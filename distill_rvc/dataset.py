@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .atomic import atomic_write, write_json
+from .atomic import atomic_write, make_folder, write_json
 from .errors import DistillRVCError
 
 FORMAT = "distill-rvc-dataset"
@@ -126,7 +126,7 @@ class DatasetWriter:
     def __init__(self, root: str | Path, *, version: str, feature_dim: int, sample_rate: int, f0: bool,
                  extractor: dict[str, Any] | None = None):
         self.root = Path(root)
-        (self.root / "segments").mkdir(parents=True, exist_ok=True)
+        make_folder(self.root / "segments")  # read-only / blocked: one line (atomic.py)
         path = self.root / "manifest.json"
         settings = {"version": version, "feature_dim": int(feature_dim), "sample_rate": int(sample_rate),
                     "f0": bool(f0), "extractor": extractor or {}}

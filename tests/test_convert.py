@@ -2,6 +2,7 @@
 tiny teacher and a small fairseq-layout content encoder."""
 from __future__ import annotations
 
+import errno
 import math
 
 import numpy as np
@@ -281,3 +282,43 @@ def test_convert_on_cuda_matches_the_length(hubert, tmp_path):
     conv.convert_file(tmp_path / "in.wav", tmp_path / "out.wav")
     out, sr = sf.read(tmp_path / "out.wav")
     assert sr == 40000 and len(out) == round(4.1 * 16000) * 40000 // 16000 and np.isfinite(out).all()
+
+
+# ---- issue 11.8: write failures while converting are one line; the previous output stays
+def test_wav_write_failure_keeps_the_previous_file(converter, tmp_path, monkeypatch):
+    sf.write(tmp_path / "in.wav", speech_like(16000, 1.0), 16000)
+    target = tmp_path / "out.wav"
+    target.write_bytes(b"previous take")
+
+    def full_disk(self, data):
+        raise sf.LibsndfileError(2, "Error writing ")  # what libsndfile says when the disk is full
+
+    monkeypatch.setattr(sf.SoundFile, "write", full_disk)
+    with pytest.raises(DistillRVCError, match=r"out\.wav"):
+        converter.convert_file(tmp_path / "in.wav", target)
+    assert target.read_bytes() == b"previous take"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.wav"]
+
+
+def test_cli_convert_into_a_read_only_folder_is_one_line(hubert, tmp_path, monkeypatch):
+    import tempfile
+
+    sf.write(tmp_path / "in.wav", speech_like(16000, 1.0), 16000)
+
+    def read_only(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    r = CliRunner().invoke(cli, ["convert", "--model", str(TINY_TEACHER), "--hubert", str(hubert), "--f0", "dio",
+                                 "--chunk-seconds", "1", "--input", str(tmp_path / "in.wav"), "--output",
+                                 str(tmp_path / "out.wav")])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.output.strip().splitlines()[-1] == f"error: cannot write {tmp_path / 'out.wav'}: Permission denied; " \
+                                                "the previous file (if any) is untouched"
+
+
+def test_long_input_shows_a_progress_bar(converter, tmp_path, capsys):
+    sf.write(tmp_path / "long.wav", speech_like(16000, 4 * SMALL.center + 1), 16000)
+    converter.convert_file(tmp_path / "long.wav", tmp_path / "out.wav", progress=True)
+    err = capsys.readouterr().err
+    assert "long.wav" in err and "s of audio" in err

@@ -26,6 +26,10 @@ class RunLogger:
     def __init__(self, log_dir: str | Path, purge_step: int | None = None, sample_rate: int = 40000):
         from torch.utils.tensorboard import SummaryWriter
 
+        from ..atomic import make_folder
+
+        make_folder(log_dir)  # a read-only run folder: one line, not SummaryWriter's OSError
+
         # purge_step drops events a crashed run wrote after its last checkpoint.
         self.writer = SummaryWriter(str(log_dir), purge_step=purge_step)
         self.sample_rate = sample_rate
