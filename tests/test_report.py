@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -87,7 +89,12 @@ def test_compare_teach_student_writes_a_complete_report(setup):
     assert pngs == ["f0_0_a.png", "f0_1_b.png", "mel_0_a.png", "mel_1_b.png", "speed_size.png"]
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((out / "tensorboard").stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700
     md = (out / "report.md").read_text()
+    assert "compression-notes" not in md and "## Targets" in md  # stated in the report, not in a file users lack
+    assert "at least 4x fewer parameters" in md and "F0 RMSE at most 20 cents" in md
     assert report["verdict"] in md and "broken.wav" in md
     assert "gpu not measured" in md or gpu
 
@@ -167,3 +174,20 @@ def test_pruned_student_is_measured_with_its_own_widths(setup, tmp_path):
     assert macs["student"] == macs_per_second(pruned.config, arch=pruned.arch) < 0.6 * macs["teacher"]
     assert report["params"]["student"] == sum(p.numel() for p in pruned.parameters())
     assert math.isfinite(report["fidelity"]["log_mel_l1"])
+
+
+def test_f0_plot_names_the_f0_method_that_was_used():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from types import SimpleNamespace
+
+    from matplotlib import pyplot as plt
+
+    from distill_rvc.report import _f0_figure
+
+    f0 = np.full(50, 120.0)
+    fig = _f0_figure(plt, "a.wav", SimpleNamespace(teacher_f0=f0, student_f0=f0), "dio")
+    title = fig.axes[0].get_title()
+    plt.close(fig)
+    assert "--f0 dio" in title and "measured with harvest" in title
