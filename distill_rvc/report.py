@@ -43,6 +43,7 @@ from .errors import DistillRVCError
 from .features.audio import AUDIO_SUFFIXES, load_audio
 from .memory import peak_rss_bytes
 from .onnx_parity import torch_threads
+from .options import check_threads
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     from .features.content import load_content_encoder
 
     s = settings or CompareSettings()
+    s.threads = check_threads(s.threads)
     out = Path(out)
     notes: list[str] = []
     teacher, student = Path(teacher), Path(student)

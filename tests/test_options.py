@@ -167,3 +167,14 @@ def test_prepare_read_only_cache_folder_is_one_line(tmp_path, monkeypatch):
                                       str(tmp_path / "cache"), "--device", "cpu"])
     _one_line_error(result, "cannot create folder")
     assert "Permission denied" in result.output
+
+
+def test_python_api_checks_threads_too(tmp_path):
+    from distill_rvc.convert import convert
+    from distill_rvc.report import CompareSettings, compare
+
+    with pytest.raises(DistillRVCError, match="--threads -1"):
+        compare("t.pth", "s.pth", tmp_path, "h.pt", tmp_path / "r", CompareSettings(threads=-1))
+    sf.write(tmp_path / "in.wav", np.zeros(1600, np.float32), 16000)
+    with pytest.raises(DistillRVCError, match="--threads -1"):
+        convert("m.pth", "h.pt", tmp_path / "in.wav", tmp_path / "out.wav", threads=-1)
