@@ -147,9 +147,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     except BaseException as e:
+        # judged before the temporary goes: removing it frees the space that shows a full disk
+        failure = write_failure(path, e) if isinstance(e, Exception) and _is_write_failure(e) else None
         tmp.unlink(missing_ok=True)
-        if isinstance(e, Exception) and _is_write_failure(e):
-            raise write_failure(path, e) from None
+        if failure is not None:
+            raise failure from None
         raise
 
 

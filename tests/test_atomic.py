@@ -130,3 +130,17 @@ def test_stale_temporaries_are_removed(tmp_path):
     other.write_text("x")
     write_text(tmp_path / "model.pth", "new")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.pth", live.name, other.name])
+
+
+def test_torch_enforce_fail_on_a_full_disk_says_disk_full(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    target = write_text(tmp_path / "ckpt.pth", "old")
+    monkeypatch.setattr(os, "statvfs", lambda p: SimpleNamespace(f_bavail=3, f_frsize=4096))
+
+    def writer(tmp):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    with pytest.raises(DistillRVCError, match=r"disk full while writing .*ckpt\.pth; the previous file"):
+        atomic_write(target, writer)
+    assert target.read_text() == "old"
