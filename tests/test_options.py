@@ -178,3 +178,14 @@ def test_python_api_checks_threads_too(tmp_path):
     sf.write(tmp_path / "in.wav", np.zeros(1600, np.float32), 16000)
     with pytest.raises(DistillRVCError, match="--threads -1"):
         convert("m.pth", "h.pt", tmp_path / "in.wav", tmp_path / "out.wav", threads=-1)
+
+
+def test_faiss_loader_noise_is_silenced(caplog):
+    import subprocess
+    import sys
+
+    code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
+            "from distill_rvc.convert import import_faiss; import_faiss()")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "faiss.loader" not in run.stderr and "ModuleNotFoundError" not in run.stderr
