@@ -429,6 +429,6 @@ def save_model(model: Synthesizer, path: str | Path, *, metadata: dict[str, Any]
         wanted, path = path, project_path(path)
         if path != wanted:
             log.warning("writing %s instead of %s: RVC cannot build this model (%s), and RVC, Applio and "
-                        "w-okada list every *.pth as a voice and fail on it", path, wanted.name, reason)
+                        "w-okada list every *.pth as a voice and would fail on it", path, wanted.name, reason)
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
     return SavedModel(path=path, format=fmt)
