@@ -1,8 +1,9 @@
 # distill-rvc developer tasks. `make install` then `make test` on a fresh machine.
 PY ?= python3
-MODEL ?= $(shell ls -t runs/*/student.pth 2>/dev/null | head -n 1)
-# export/NAME.onnx: the run's folder name for runs/<run>/student.pth, else the file's stem
-NAME ?= $(if $(filter student.pth,$(notdir $(MODEL))),$(notdir $(patsubst %/,%,$(dir $(MODEL)))),$(basename $(notdir $(MODEL))))
+# the newest model in a run folder: teach writes runs/<run>/<teacher>_<recipe>.pth (.drvc.pt: project format)
+MODEL ?= $(shell ls -t runs/*/*.pth runs/*/*.drvc.pt 2>/dev/null | head -n 1)
+# export/NAME.onnx: the model's file name without .pth/.drvc.pt (myvoice_4gb.pth -> export/myvoice_4gb.onnx)
+NAME ?= $(patsubst %.drvc,%,$(basename $(notdir $(MODEL))))
 
 .PHONY: install test test-slow export-onnx tensorboard examples bench
 
@@ -16,8 +17,8 @@ test:  ## the default suite (CI runs this; real-size forward passes are behind -
 test-slow:  ## real-size forward passes and long runs
 	$(PY) -m pytest -q -m slow
 
-export-onnx:  ## export MODEL (default: newest runs/*/student.pth) to export/NAME.onnx + NAME.json (EXPORT_ARGS=--fp16 ...)
-	@test -n "$(MODEL)" || { echo "error: no runs/*/student.pth yet; pass MODEL=path/to/model.pth"; exit 2; }
+export-onnx:  ## export MODEL (default: newest runs/*/*.pth) to export/NAME.onnx + NAME.json (EXPORT_ARGS=--fp16 ...)
+	@test -n "$(MODEL)" || { echo "error: no runs/*/*.pth yet; pass MODEL=path/to/model.pth"; exit 2; }
 	$(PY) -m distill_rvc export "$(MODEL)" --out "export/$(NAME).onnx" $(EXPORT_ARGS)
 
 tensorboard:  ## watch teach runs

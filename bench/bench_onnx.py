@@ -1,7 +1,7 @@
 """ONNX export side by side with torch: CPU latency, parity and the fp16 file size.
 
     python bench/bench_onnx.py                         # real-size v2 40k teacher + a student-sized model
-    python bench/bench_onnx.py --model runs/x/student.pth --threads 2 --runs 5
+    python bench/bench_onnx.py --model runs/x/myvoice_4gb.pth --threads 2 --runs 5
     python bench/bench_onnx.py --keep export/bench     # keep the .onnx files and their cards
 
 Each model is exported twice through `export_onnx` (wokada interface): fp32 (parity at 1 s and

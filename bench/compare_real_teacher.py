@@ -10,7 +10,7 @@ data and the clips speech-like audio from examples/make_example_dataset.py. So s
 speed and memory are those of the real models, and the fidelity numbers only say how far a
 briefly trained student is from this teacher, not how a trained voice would sound.
 
-Writes OUT/big.pth, OUT/hubert_base.pt, OUT/data, OUT/run (the teach run, student.pth),
+Writes OUT/big.pth, OUT/hubert_base.pt, OUT/data, OUT/run (the teach run, big_4gb.pth),
 OUT/clips and OUT/report (report.md, report.json, plots, tensorboard/), and prints the verdict.
 """
 from __future__ import annotations

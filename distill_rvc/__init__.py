@@ -2,7 +2,7 @@
 
 Public API (every CLI command is a thin layer over these):
     load_model(path) -> Synthesizer      read any supported model file
-    save_model(model, path)              write RVC's format (or the project format)
+    save_model(model, path)              write RVC's format (or the project format, as .drvc.pt)
     Synthesizer, SynthConfig             the model and its typed architecture
     DistillRVCError                      user-facing errors
 """

@@ -13,7 +13,17 @@ and anything whose tensors don't fit the architecture it declares.
 
 Writes RVC's inference format whenever RVC can build the architecture, so a student loads in
 RVC itself; otherwise the project format (a state dict plus an explicit config under the key
-`distill_rvc`, with no `config` key, so RVC refuses it loudly instead of half-loading it).
+`distill_rvc`, with no `config` key, so RVC refuses it loudly instead of half-loading it),
+under the suffix `.drvc.pt` rather than `.pth` so the runtimes don't list it as a voice.
+
+Two things make every RVC-format file either load right or fail loudly (consumers.md):
+- a ResBlock2 decoder's `weight` carries the Applio guard (`APPLIO_GUARD_KEYS`): tensors under
+  ResBlock1 names with a shape no ResBlock1 has. Applio always builds ResBlock1, and
+  `load_state_dict(strict=False)` still raises on a shape mismatch, so Applio refuses the file;
+  RVC and w-okada build ResBlock2 from `config[9]` and skip the keys as unexpected. The reader drops them.
+- what the voice needs besides the weights (`TRAVEL_KEYS`: the content encoder
+  `embedder_model`, `vocoder`, `speakers_id`) is written at the top level, where Applio reads
+  it, and read back into `Checkpoint.metadata`, so it travels teacher -> student -> pruned model.
 """
 from __future__ import annotations
 
@@ -51,6 +61,12 @@ FORMAT_PROJECT = "distill-rvc model (project format, not loadable by RVC)"
 # Keys Applio adds to RVC's inference format (deploy-targets.md §3).
 _APPLIO_KEYS = {"vocoder", "model_hash", "creation_date", "author", "embedder_model", "speakers_id",
                 "dataset_length", "model_name"}
+# What the voice needs besides its weights: travels teacher -> student -> pruned model, at the
+# top level of every file we write (where Applio reads it).
+TRAVEL_KEYS = ("embedder_model", "vocoder", "speakers_id")
+# The Applio guard of ResBlock2 files (see the module docstring): ResBlock1-only names, shape [1].
+APPLIO_GUARD_KEYS = ("dec.resblocks.0.convs1.0.weight_g", "dec.resblocks.0.convs1.0.weight_v")
+PROJECT_SUFFIX = ".drvc.pt"  # project-format files: not `.pth`, which the runtimes list as voices
 _METADATA_KEYS = ("info", "epoch", "step", "iteration", "learning_rate", "creation_date", "model_hash",
                   "dataset_length", "model_name", "author", "embedder_model", "speakers_id", "vocoder")
 
@@ -69,6 +85,7 @@ class Checkpoint:
     file_bytes: int
     metadata: dict[str, Any] = field(default_factory=dict)
     arch: dict[str, Any] | None = None  # per-layer widths of pruned models (project format)
+    applio_guard: bool = False  # the file carries the Applio guard (ResBlock2 decoders)
 
     @property
     def stored_params(self) -> int:
@@ -85,7 +102,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     raw = safe_torch_load(path, what="voice model (.pth)")
     fmt, config, weights, metadata, arch = _parse(raw, path)
-    stored = {k: v for k, v in weights.items()}
+    guard = config.resblock == "2" and all(k in weights and weights[k].shape == (1,) for k in APPLIO_GUARD_KEYS)
+    stored = {k: v for k, v in weights.items() if not (guard and k in APPLIO_GUARD_KEYS)}
     counts: Counter[str] = Counter()
     for key, value in stored.items():
         counts[key.split(".")[0]] += value.numel()
@@ -98,7 +116,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     _check_shapes(path, config, folded, arch)
     return Checkpoint(path=path, format=fmt, config=config, weights=folded, stored_dtype=stored_dtype,
                       stored_counts=dict(counts), file_bytes=path.stat().st_size,
-                      metadata=metadata, arch=arch)
+                      metadata=metadata, arch=arch, applio_guard=guard)
 
 
 def _tensor_dict(obj: Any, path: Path, what: str) -> dict[str, torch.Tensor]:
@@ -182,6 +200,7 @@ def _parse_project(raw: dict, path: Path):
     config = SynthConfig.from_dict(project["config"])
     weights = _tensor_dict(raw.get("weight"), path, "weight")
     meta = {k: v for k, v in project.items() if k not in ("config", "format_version", "arch")}
+    meta.update({k: raw[k] for k in TRAVEL_KEYS if k in raw})  # written at the top level, for Applio
     fmt = FORMAT_STUDENT_RVC if "config" in raw else FORMAT_PROJECT
     arch = project.get("arch")
     if arch is not None:
@@ -341,17 +360,41 @@ def fold_phone_projection(sd: dict[str, torch.Tensor], config: SynthConfig):
     return sd, config.replace(phone_proj_dim=0)
 
 
+@dataclass(frozen=True)
+class SavedModel:
+    """What `save_model` wrote: the path actually written and its format (FORMAT_*)."""
+
+    path: Path
+    format: str
+
+
+def project_path(path: str | Path) -> Path:
+    """Where a project-format file asked for at `path` goes: `X.pth` -> `X.drvc.pt`."""
+    path = Path(path)
+    return path.with_suffix(PROJECT_SUFFIX) if path.suffix.lower() == ".pth" else path
+
+
 def save_model(model: Synthesizer, path: str | Path, *, metadata: dict[str, Any] | None = None,
-               half: bool = True, plain_rvc: bool = False) -> str:
-    """Write `model` atomically; RVC's inference format when RVC can build it. Returns the format.
+               half: bool = True, plain_rvc: bool = False) -> SavedModel:
+    """Write `model` atomically; RVC's inference format when RVC can build it.
 
     metadata (plain JSON-like values: recipe, provenance, fidelity, ...) goes under the
-    `distill_rvc` key, which RVC ignores. `plain_rvc=True` writes exactly what RVC's own
-    `savee` writes (no `distill_rvc` key, any latent width), e.g. for example teachers.
+    `distill_rvc` key, which RVC ignores; its TRAVEL_KEYS (`embedder_model`, `vocoder`,
+    `speakers_id`), or those of the file the model was loaded from (`model.checkpoint`), go
+    at the top level, where Applio reads them. `plain_rvc=True` writes what RVC's own `savee`
+    writes (no `distill_rvc` key, any latent width), e.g. for example teachers.
+
+    A model RVC cannot build is written in the project format; asked for `X.pth`, it goes to
+    `X.drvc.pt` instead (the runtimes list every `*.pth` as a voice and would fail on it).
+    Returns the path written and the format.
     """
     metadata = dict(metadata or {})
+    loaded = getattr(getattr(model, "checkpoint", None), "metadata", None) or {}
+    travel = {k: metadata.pop(k, loaded.get(k)) for k in TRAVEL_KEYS}
+    travel = {k: v for k, v in travel.items() if v is not None}
     try:
         metadata = json.loads(json.dumps(metadata, allow_nan=False))
+        travel = json.loads(json.dumps(travel, allow_nan=False))
     except (TypeError, ValueError) as e:
         raise DistillRVCError(f"metadata for {path} is not plain JSON data: {e}") from None
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("enc_q.")}
@@ -368,17 +411,24 @@ def save_model(model: Synthesizer, path: str | Path, *, metadata: dict[str, Any]
     project = {"format_version": PROJECT_FORMAT_VERSION, "config": config.to_dict(), **metadata}
     if arch:
         project["arch"] = arch
+    path = Path(path)
     if fits:
+        if config.resblock == "2":  # Applio would build ResBlock1 and load it silently wrong: make it refuse
+            sd.update({k: torch.zeros(1, dtype=torch.float16 if half else torch.float32) for k in APPLIO_GUARD_KEYS})
         sr = config.sr
         obj = {"weight": sd, "config": config.to_rvc_list(), "info": str(metadata.get("info", "distill-rvc")),
                "sr": f"{sr // 1000}k" if sr % 1000 == 0 else str(sr), "f0": int(config.f0),
-               "version": config.version, PROJECT_KEY: project}
+               "version": config.version, **travel, PROJECT_KEY: project}
         if plain_rvc:
             del obj[PROJECT_KEY]
         fmt = FORMAT_RVC if plain_rvc else FORMAT_STUDENT_RVC
     else:
         project["not_rvc_because"] = reason
-        obj = {"weight": sd, PROJECT_KEY: project}  # no `config`: RVC's loader fails loudly
+        obj = {"weight": sd, **travel, PROJECT_KEY: project}  # no `config`: RVC's loader fails loudly
         fmt = FORMAT_PROJECT
+        wanted, path = path, project_path(path)
+        if path != wanted:
+            log.warning("writing %s instead of %s: RVC cannot build this model (%s), and RVC, Applio and "
+                        "w-okada list every *.pth as a voice and would fail on it", path, wanted.name, reason)
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
-    return fmt
+    return SavedModel(path=path, format=fmt)

@@ -70,7 +70,8 @@ def inspect(model: str, as_json: bool, no_memory: bool) -> None:
     file size, weight dtype and inference memory (longest chunk that fits 2, 4 and 6 GB).
 
     Reads RVC inference models, Applio files, G_*.pth training checkpoints, pretrained bases
-    and distill-rvc students; anything else is refused with the reason.
+    and distill-rvc students (.pth, or .drvc.pt for the project format); anything else is
+    refused with the reason. Says where the file loads: RVC, Applio, w-okada.
     """
     from .inspect_model import format_report, inspect_model
 
@@ -211,7 +212,8 @@ def _recipes(names: tuple[str, ...]):
 @click.option("--data", required=True, type=click.Path(file_okay=False),
               help="A prepared dataset cache (`distill-rvc prepare`, or examples/make_example_dataset.py).")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="Run folder for checkpoints, TensorBoard logs and student.pth [default: runs/<teacher>-<recipe>].")
+              help="Run folder for checkpoints, TensorBoard logs and the student, <teacher>_<recipe>.pth "
+                   "[default: runs/<teacher>-<recipe>].")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Override the recipe's number of steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Override the recipe's batch size (no accumulation).")
@@ -225,7 +227,10 @@ def _recipes(names: tuple[str, ...]):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | None, batch_size: int | None,
           key: float | None, resume: bool, device: str | None, no_budget_check: bool, quiet: bool) -> None:
-    """Distil TEACHER into a slim student with a recipe; writes OUT/student.pth.
+    """Distil TEACHER into a slim student with a recipe; writes OUT/<teacher>_<recipe>.pth.
+
+    The name starts with the teacher's, so RVC still pairs the student with the voice's index
+    (myvoice.pth -> myvoice_4gb.pth). A student RVC cannot build is written as .drvc.pt.
 
     The student is initialised from the teacher's most important channels, trained to match
     its waveform, mel, prior, latent and decoder features, logged to TensorBoard
@@ -244,6 +249,7 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
     f = t.fidelity
     p = result.params
     click.echo(f"student    {result.student_path} ({result.format})")
+    click.echo(f"loads in   {result.loads.line()}")
     click.echo(f"params     teacher {p['teacher']:,} -> student {p['student']:,} ({p['teacher'] / p['student']:.1f}x "
                "smaller)")
     click.echo(f"trained    {t.steps} steps in {t.seconds:.0f} s, micro-batch {t.micro_batch}")

@@ -1,7 +1,7 @@
 """What `distill-rvc inspect` reports about a model file.
 
 `inspect_model(path)` returns plain data (the CLI prints it or dumps it as JSON): the format
-the file was recognised as, version, rate, f0, speakers, parameters per part as stored,
+the file was recognised as, where it loads (RVC, Applio, w-okada: consumers.py), version, rate, f0, speakers, parameters per part as stored,
 file size, weight dtype, and the measured inference memory with the longest chunk that fits
 2, 4 and 6 GB cards.
 """
@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from .checkpoint import build_model, read_checkpoint
+from .consumers import Loads, where_it_loads
 from .memory import CUDA_OVERHEAD_BYTES, GB, inference_memory
 
 PARTS = ("enc_p", "flow", "dec", "emb_g", "enc_q")
@@ -28,6 +29,7 @@ def inspect_model(path: str | Path, memory: bool = True) -> dict[str, Any]:
     info: dict[str, Any] = {
         "path": str(ckpt.path),
         "format": ckpt.format,
+        "loads_in": where_it_loads(ckpt.format, cfg, ckpt.arch, applio_guard=ckpt.applio_guard).to_dict(),
         "version": cfg.version,
         "sample_rate": cfg.sr,
         "f0": cfg.f0,
@@ -73,6 +75,7 @@ def format_report(info: dict[str, Any]) -> str:
     lines = [
         f"file       {info['path']} ({_size(info['file_bytes'])})",
         f"format     {info['format']}",
+        f"loads in   {_loads_line(info['loads_in'])}",
         f"model      {info['version']}, {info['sample_rate']} Hz, {'f0 (pitch)' if info['f0'] else 'no f0'}, "
         f"{speakers} speaker slot{'s' if speakers != 1 else ''}",
         f"weights    {info['weight_dtype']}",
@@ -94,6 +97,10 @@ def format_report(info: dict[str, Any]) -> str:
             lines.append(f"  {dtype:<8} {_size(m['weights_bytes'])} weights + {_size(m['bytes_per_second'])} "
                          f"per second of audio; longest chunk that fits {fits}")
     return "\n".join(lines)
+
+
+def _loads_line(loads: dict[str, Any]) -> str:
+    return Loads(tuple(loads["loads"]), loads["refuses"], loads["wrong"]).line()
 
 
 def _size(n: float) -> str:

@@ -529,7 +529,8 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
                 "model_sha256": file_sha256(model_path), "teacher_sha256": file_sha256(teacher) if teacher else None}
     metadata = {**carried, "info": f"distill-rvc pruned ({ratio:.2f}) from {model_path.name}",
                 "prune": settings, "fidelity": fidelity, "params": count_params(student)}
-    fmt = save_model(student, out, metadata=metadata, half=half)
+    saved = save_model(student, out, metadata=metadata, half=half)
+    out, fmt = saved.path, saved.format  # a project-format file goes to .drvc.pt, not .pth
     after = _describe(student) | {"file_bytes": out.stat().st_size}
     latency: dict[str, Any] = {}
     if latency_seconds > 0:

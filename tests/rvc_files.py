@@ -66,11 +66,12 @@ def write_pretrained(path: Path, config: SynthConfig, *, seed: int = 0) -> Path:
     return path
 
 
-def write_applio(path: Path, config: SynthConfig, *, vocoder: str = "HiFi-GAN", seed: int = 0) -> Path:
+def write_applio(path: Path, config: SynthConfig, *, vocoder: str = "HiFi-GAN", seed: int = 0,
+                 embedder_model: str = "contentvec") -> Path:
     """Applio's extract_model: RVC's inference dict plus its extra keys."""
     out = inference_dict(config, seed=seed)
     out.update(epoch=100, step=5000, creation_date="2026-01-02T03:04:05", model_hash="ab" * 32,
-               dataset_length=120, model_name="someone", author="someone", embedder_model="contentvec",
+               dataset_length=120, model_name="someone", author="someone", embedder_model=embedder_model,
                speakers_id=1, vocoder=vocoder)
     torch.save(out, path)
     return path

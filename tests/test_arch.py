@@ -62,11 +62,11 @@ def test_build_model_builds_the_widths_it_is_given(config):
 def test_project_file_round_trip_rebuilds_the_same_model(tmp_path):
     torch.manual_seed(0)
     model = build_model(TINY_CONFIG, _irregular(TINY_CONFIG)).eval()
-    fmt = save_model(model, tmp_path / "p.pth", half=False)
-    assert fmt == FORMAT_PROJECT
-    raw = torch.load(tmp_path / "p.pth", weights_only=True)
+    saved = save_model(model, tmp_path / "p.pth", half=False)
+    assert saved.format == FORMAT_PROJECT and saved.path == tmp_path / "p.drvc.pt"
+    raw = torch.load(saved.path, weights_only=True)
     assert "config" not in raw and raw["distill_rvc"]["arch"] == model.arch  # RVC refuses it loudly
-    loaded = load_model(tmp_path / "p.pth")
+    loaded = load_model(saved.path)
     assert loaded.arch == model.arch
     # fp32 file; the weight-norm split (g = |w|, v = w) and its fold round to float precision
     torch.testing.assert_close(_run(loaded), _run(model), rtol=0, atol=1e-6)
@@ -89,8 +89,7 @@ def test_damaged_widths_are_refused_with_the_reason(tmp_path, damage, message):
         validate_arch(TINY_CONFIG, arch)
     # ... and at the file boundary, naming the file.
     model = build_model(TINY_CONFIG, _irregular(TINY_CONFIG))
-    save_model(model, tmp_path / "p.pth")
-    raw = torch.load(tmp_path / "p.pth", weights_only=True)
+    raw = torch.load(save_model(model, tmp_path / "p.pth").path, weights_only=True)
     raw["distill_rvc"]["arch"] = arch
     torch.save(raw, tmp_path / "bad.pth")
     with pytest.raises(DistillRVCError, match=r"bad\.pth: damaged distill-rvc model: .*" + message):
@@ -111,6 +110,6 @@ def test_uniform_widths_are_just_another_rvc_config(tmp_path):
     # A normalised model is written in RVC's own format.
     model = build_model(TINY_CONFIG, default_widths(narrow))
     model.config, model.arch = normalize(model.config, widths_of(model))
-    assert save_model(model, tmp_path / "u.pth") == FORMAT_STUDENT_RVC
+    assert save_model(model, tmp_path / "u.pth").format == FORMAT_STUDENT_RVC
     raw = torch.load(tmp_path / "u.pth", weights_only=True)
     assert raw["config"][4] == 20 and raw["config"][13] == 16  # filter_channels, upsample_initial_channel

@@ -199,8 +199,10 @@ def test_student_outside_rvc_space_uses_project_format(tmp_path):
     from make_tiny_teacher import TINY_CONFIG
 
     model = Synthesizer(TINY_CONFIG.replace(n_flows=2, phone_proj_dim=8)).eval()
-    path = tmp_path / "student.pth"
-    assert save_model(model, path, metadata={"recipe": "tiny"}) == FORMAT_PROJECT
+    saved = save_model(model, tmp_path / "student.pth", metadata={"recipe": "tiny"})
+    assert saved.format == FORMAT_PROJECT
+    path = saved.path  # not *.pth: the runtimes would list it as a voice
+    assert path == tmp_path / "student.drvc.pt" and not (tmp_path / "student.pth").exists()
     raw = torch.load(path, weights_only=True)
     assert "config" not in raw  # RVC's loader does cpt["config"]: it fails loudly
     ckpt = read_checkpoint(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -323,7 +324,8 @@ def pruned_file(tmp_path_factory, teacher):
     folder = tmp_path_factory.mktemp("pruned")
     report = prune(TINY_TEACHER, folder / "pruned.pth", ratio=0.3, round_to=1, latency_seconds=0, half=False,
                    progress=False)
-    return folder / "pruned.pth", report
+    assert report.out == str(folder / "pruned.drvc.pt")  # the project format is not named *.pth
+    return Path(report.out), report
 
 
 def test_pruned_file_round_trips_and_inspect_reads_it(pruned_file, teacher):
@@ -375,7 +377,8 @@ def test_cli_prune_prints_the_report(tmp_path):
         assert line in result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["widths"]["after"]["enc_p"] == report["widths"]["before"]["enc_p"]  # --parts dec
-    assert load_model(out).dec.conv_pre.out_channels == 22
+    assert report["out"] == str(out.with_suffix(".drvc.pt"))  # project format: not named *.pth
+    assert load_model(report["out"]).dec.conv_pre.out_channels == 22
 
 
 @pytest.mark.parametrize("args, message", [

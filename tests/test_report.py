@@ -165,8 +165,7 @@ def test_pruned_student_is_measured_with_its_own_widths(setup, tmp_path):
     teacher = load_model(TINY_TEACHER)
     pruned = load_model(TINY_TEACHER)
     prune_synthesizer(pruned, scaled_widths(widths_of(pruned), 0.5, 1))
-    path = tmp_path / "pruned.pth"
-    save_model(pruned, path)
+    path = save_model(pruned, tmp_path / "pruned.pth").path
     report = compare(TINY_TEACHER, path, clips / "a.wav", hubert, tmp_path / "report",
                      CompareSettings(f0_method="dio", threads=1, runs=1, ort=False, peak_rss=False, extras=False)).report
     macs = report["macs_per_s"]

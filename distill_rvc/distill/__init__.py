@@ -9,7 +9,7 @@
     trainer.py       the training loop (AMP, checkpointing, accumulation, OOM back-off, resume)
     planner.py       peak training memory from one traced step on fake tensors (`distill-rvc plan`)
     tb.py            TensorBoard logging (scalars, audio, mel images, hparams)
-    teach.py         `teach()`: recipe + teacher file + dataset -> runs/NAME/student.pth
+    teach.py         `teach()`: recipe + teacher file + dataset -> runs/NAME/<teacher>_<recipe>.pth
 
 Importing this package imports nothing heavy; each module pulls in what it needs.
 """

@@ -1,9 +1,14 @@
-"""`teach()`: a teacher file + a recipe + a dataset cache -> runs/NAME/student.pth.
+"""`teach()`: a teacher file + a recipe + a dataset cache -> runs/NAME/<teacher>_<recipe>.pth.
 
     load the teacher -> build the student from the recipe, initialised from the teacher
     -> plan the training memory; refuse if it exceeds the recipe's budget
     -> train (trainer.py) -> save the student (RVC's format when RVC can build it) with the
-       recipe and provenance (teacher sha256, steps, fidelity) under its metadata
+       recipe and provenance (teacher sha256, steps, fidelity) under its metadata, and the
+       teacher's content encoder, vocoder and speaker names (checkpoint.TRAVEL_KEYS)
+
+The file is named `<teacher stem>_<recipe name>.pth` because RVC pairs a model with its
+index by the file name's prefix: `myvoice_4gb.pth` still finds `added_*_myvoice_v2.index`.
+A student RVC cannot build is written as `<...>.drvc.pt` (checkpoint.save_model).
 
 Everything it needs comes in as arguments; the CLI only parses options and prints the result.
 """
@@ -11,13 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..checkpoint import load_model, save_model
+from ..checkpoint import TRAVEL_KEYS, load_model, save_model
+from ..consumers import Loads, where_it_loads
 from ..dataset import Dataset
 from ..errors import DistillRVCError
 from ..memory import GB
@@ -31,8 +38,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TeachResult:
-    student_path: Path
+    student_path: Path  # the file written: OUT/<teacher stem>_<recipe>.pth (.drvc.pt: project format)
     format: str  # RVC's inference format or the project format (checkpoint.FORMAT_*)
+    loads: Loads  # where the student loads (RVC, Applio, w-okada)
     params: dict[str, int]  # teacher and student parameter counts
     plan: MemoryPlan | None
     train: TrainResult
@@ -104,11 +112,20 @@ def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Pat
         "steps": result.steps,
         "fidelity": result.fidelity,
         "params": counts,
+        **{k: teacher.checkpoint.metadata[k] for k in TRAVEL_KEYS if k in teacher.checkpoint.metadata},
     }
-    path = out / "student.pth"
-    fmt = save_model(student.cpu().float(), path, metadata=metadata)
-    log.info("wrote %s (%s)", path, fmt)
-    return TeachResult(student_path=path, format=fmt, params=counts, plan=plan, train=result)
+    student = student.cpu().float()
+    saved = save_model(student, student_file(out, teacher_path, recipe.name), metadata=metadata)
+    log.info("wrote %s (%s)", saved.path, saved.format)
+    loads = where_it_loads(saved.format, student.config, getattr(student, "arch", None))
+    return TeachResult(student_path=saved.path, format=saved.format, loads=loads, params=counts, plan=plan,
+                       train=result)
+
+
+def student_file(out: str | Path, teacher_path: str | Path, recipe_name: str) -> Path:
+    """OUT/<teacher stem>_<recipe>.pth: the teacher's name first, so RVC still finds its index."""
+    name = re.sub(r"[^\w.-]+", "-", recipe_name).strip("-.") or "student"
+    return Path(out) / f"{Path(teacher_path).stem}_{name}.pth"
 
 
 def _check_dataset(dataset, teacher: torch.nn.Module, recipe: Recipe) -> None:

@@ -18,9 +18,10 @@ def test_teach_4gb_on_a_real_size_teacher(tmp_path, example_data):
                                       "--quiet"])
     assert result.exit_code == 0, result.output
     assert "(distill-rvc model in RVC format)" in result.output
-    student = load_model(out / "student.pth")
+    assert "loads in   RVC, Applio, w-okada" in result.output
+    student = load_model(out / "big_4gb.pth")  # the teacher's name first: RVC finds the voice's index
     assert student.config.hidden_channels == 72 and student.config.upsample_initial_channel == 224
-    info = CliRunner().invoke(cli, ["inspect", str(out / "student.pth"), "--no-memory"])
+    info = CliRunner().invoke(cli, ["inspect", str(out / "big_4gb.pth"), "--no-memory"])
     assert info.exit_code == 0 and "recipe     4gb" in info.output
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

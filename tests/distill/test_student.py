@@ -148,9 +148,9 @@ def test_students_round_trip_through_their_file_format(tmp_path, teacher, spec, 
     from distill_rvc import load_model, save_model
 
     student = build_student(teacher, spec).eval()
-    path = tmp_path / "student.pth"
-    assert save_model(student, path, metadata={"recipe": "test"}, half=False) == fmt
-    again = load_model(path)
+    saved = save_model(student, tmp_path / "student.pth", metadata={"recipe": "test"}, half=False)
+    assert saved.format == fmt
+    again = load_model(saved.path)
     assert again.checkpoint.format == fmt and again.checkpoint.metadata["recipe"] == "test"
     x = _inputs(teacher.config)
     assert torch.allclose(_audio(again, x), _audio(student, x), atol=1e-5)  # a phone_proj is folded exactly
