@@ -30,10 +30,13 @@ def test_teach_errors_are_one_line(tmp_path):
     for args, message in (
         (["--recipe", "3gb", "--data", str(tmp_path)], "error: no recipe named '3gb'"),
         (["--recipe", "tiny", "--data", str(tmp_path)], "not a prepared dataset"),
+        (["--recipe", "tiny", "--data", str(tmp_path), "--checkpoint-every", "10d"],
+         "--checkpoint-every '10d': give a number of steps (e.g. 500) or a time with its unit"),
     ):
         result = runner.invoke(cli, ["teach", "--teacher", str(TINY_TEACHER), "--out", str(tmp_path / "o"), *args])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
     help_text = runner.invoke(cli, ["teach", "--help"]).output
     for option in ("--teacher", "--recipe", "--data", "--out", "--steps", "--batch-size", "--key", "--resume",
+                   "--checkpoint-every", "10m", "90s", "SIGTERM",
                    "--device", "--no-budget-check", "--quiet"):
         assert option in help_text
