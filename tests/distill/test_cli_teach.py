@@ -40,3 +40,24 @@ def test_teach_errors_are_one_line(tmp_path):
                    "--checkpoint-every", "10m", "90s", "SIGTERM",
                    "--device", "--no-budget-check", "--quiet"):
         assert option in help_text
+
+
+def test_teach_refuses_a_damaged_cache_before_step_1(tmp_path, example_data):
+    import shutil
+
+    runner = CliRunner()
+    for damage, message in (
+        (lambda seg: (seg / "3_0.phone.npy").unlink(), "content features file 3_0.phone.npy is missing"),
+        (lambda seg: (seg / "3_0.audio.npy").write_bytes((seg / "3_0.audio.npy").read_bytes()[:500]),
+         "audio file 3_0.audio.npy is truncated"),
+    ):
+        data = tmp_path / f"data{len(message)}"
+        shutil.copytree(example_data.root, data)
+        damage(data / "segments")
+        out = tmp_path / f"out{len(message)}"
+        result = runner.invoke(cli, ["teach", "--teacher", str(TINY_TEACHER), "--recipe", "tiny", "--data", str(data),
+                                     "--out", str(out), "--steps", "2", "--device", "cpu", "--quiet"])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert f"segment 3_0 (from " in result.output and message in result.output, result.output
+        assert "distill-rvc prepare" in result.output
+        assert not out.exists() or not any(out.rglob("*"))  # refused before step 1: nothing written
