@@ -334,7 +334,7 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     """
     from tqdm.auto import tqdm
 
-    from .tb import RunLogger
+    from .tb import RunLogger, set_aside_stale_logs
 
     out_dir = Path(out_dir)
     check = getattr(dataset, "check", None)
@@ -388,6 +388,11 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     elif resume:
         log.info("nothing to resume in %s: starting a new run", out_dir)
 
+    if not start:
+        aside = set_aside_stale_logs(out_dir)
+        if aside is not None:
+            log.info("a previous attempt in %s left TensorBoard logs but no checkpoint: moved them to %s", out_dir,
+                     aside)
     logger = RunLogger(out_dir, purge_step=start + 1 if start else None, sample_rate=teacher.config.sr)
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="teach", unit="step", dynamic_ncols=True)
     if device.type == "cuda":

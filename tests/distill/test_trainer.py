@@ -91,6 +91,40 @@ def test_resume_continues_exactly(tmp_path, teacher, example_data):
         assert torch.allclose(a, b, atol=1e-6), k
     assert resumed.fidelity["mel_l1"] == pytest.approx(full.fidelity["mel_l1"], abs=1e-6)
 
+    # TensorBoard: one curve, each step once; the dead attempt's step 3 (after its last
+    # checkpoint) is purged in favour of the resumed one.
+    events = _event_tags(tmp_path / "b")
+    assert [e.step for e in events.Scalars("loss/total")] == [1, 2, 3, 4, 5]
+    assert [e.value for e in events.Scalars("loss/total")] == pytest.approx([h["total"] for h in full.history],
+                                                                           rel=1e-5)
+
+
+def test_a_fresh_run_sets_a_dead_attempts_logs_aside(tmp_path, teacher, example_data):
+    """An attempt killed before its first checkpoint leaves event files; the next run (nothing to
+    resume) moves them to abandoned-logs/ instead of drawing its curves over them."""
+    recipe = quick_recipe("tiny", steps=3, eval_items=1, eval_frames=40)
+
+    def run(**kw):
+        student = build_student(load_model(teacher.checkpoint.path), recipe.student)
+        return train(student, load_model(teacher.checkpoint.path), example_data, recipe.train, recipe.loss,
+                     tmp_path / "run", progress=False, **kw)
+
+    def kill(step, losses):
+        if step == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(callback=kill)
+    assert not checkpoints(tmp_path / "run")
+    second = run()
+    events = _event_tags(tmp_path / "run")
+    assert [e.step for e in events.Scalars("loss/total")] == [1, 2, 3]
+    assert [e.value for e in events.Scalars("loss/total")] == pytest.approx([h["total"] for h in second.history],
+                                                                           rel=1e-5)
+    assert [e.step for e in events.Scalars("eval/mel_l1")] == [0, 3]
+    (aside,) = (tmp_path / "run" / "abandoned-logs").iterdir()
+    assert [e.step for e in _event_tags(aside).Scalars("loss/total")] == [1, 2]
+
 
 def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, teacher, example_data):
     """`teach` killed by SIGTERM (in a subprocess, as a job scheduler would) saves the step it
