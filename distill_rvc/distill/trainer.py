@@ -433,7 +433,7 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
             if callback is not None:
                 callback(step, losses)
             if stopping:
-                log.info("stopping after step %d (signal %d): saved %s", step, stop.signum, saved)
+                log.debug("stopping after step %d (signal %d): saved %s", step, stop.signum, saved)
                 raise Interrupted(stop.signum, step, cfg.steps, saved)
         result.fidelity = {"mel_l1_init": init_mel, "mel_l1": last_mel,
                            "mel_l1_ratio": last_mel / max(init_mel, 1e-12)}
