@@ -221,12 +221,17 @@ def _recipes(names: tuple[str, ...]):
               help="Shift the data's F0 by this many semitones, to move a source voice into the teacher's range "
                    "(as RVC's transpose; overrides the recipe's [train] key).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
+@click.option("--checkpoint-every", default=None, metavar="N|TIME",
+              help="Checkpoint every N steps (e.g. 500), or at least every TIME of wall clock (90s, 10m, 1h); "
+                   "the other interval stays. Checkpoints are written every 10 minutes and every recipe "
+                   "checkpoint_every steps, whichever comes first, at the end, and on Ctrl-C or SIGTERM.")
 @click.option("--device", default=None, help="cuda, cuda:1 or cpu [default: cuda if available].")
 @click.option("--no-budget-check", is_flag=True,
               help="Start even if the memory plan exceeds the recipe's budget (an OOM halves the micro-batch).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | None, batch_size: int | None,
-          key: float | None, resume: bool, device: str | None, no_budget_check: bool, quiet: bool) -> None:
+          key: float | None, resume: bool, checkpoint_every: str | None, device: str | None, no_budget_check: bool,
+          quiet: bool) -> None:
     """Distil TEACHER into a slim student with a recipe; writes OUT/<teacher>_<recipe>.pth.
 
     The name starts with the teacher's, so RVC still pairs the student with the voice's index
@@ -235,16 +240,23 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
     The student is initialised from the teacher's most important channels, trained to match
     its waveform, mel, prior, latent and decoder features, logged to TensorBoard
     (`tensorboard --logdir runs`) and checkpointed; --resume continues exactly.
+    Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits (130 or 143).
     """
     from pathlib import Path
 
     from .distill.teach import teach as run_teach
+    from .distill.trainer import Interrupted
     from .memory import GB
 
     if out is None:
         out = str(Path("runs") / f"{Path(teacher).stem}-{Path(recipe).stem}")
-    result = run_teach(teacher, recipe, data, out, steps=steps, batch_size=batch_size, key=key, resume=resume,
-                       device=device, check_budget=not no_budget_check, progress=not quiet)
+    try:
+        result = run_teach(teacher, recipe, data, out, steps=steps, batch_size=batch_size, key=key, resume=resume,
+                           device=device, check_budget=not no_budget_check, progress=not quiet,
+                           checkpoint_every=checkpoint_every)
+    except Interrupted as e:
+        click.echo(f"interrupted: {e}; run the same command with --resume to continue", err=True)
+        sys.exit(e.exit_code)
     t = result.train
     f = t.fidelity
     p = result.params

@@ -94,6 +94,52 @@ class Dataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.segments)
 
+    def check(self) -> None:
+        """Refuse a damaged cache up front: every segment's files present, readable to their
+        end, and of the shapes the manifest says. Only the .npy headers are read (memory-mapped),
+        so this costs a few file opens per segment, not the data."""
+        for seg in self.segments:
+            problem = self._problem(seg)
+            if problem:
+                raise DistillRVCError(
+                    f"{self.root}: segment {seg.get('id')} (from {seg.get('source', '?')}): {problem}; the cache is "
+                    "damaged: run `distill-rvc prepare` on the same audio into a new --out folder")
+
+    def _problem(self, seg: dict[str, Any]) -> str | None:
+        sid = str(seg.get("id", ""))
+        if not _SAFE_ID.match(sid):
+            return "bad segment id in manifest.json"
+        files = {"phone": "content features", "f0": "F0"}
+        if self.f0:
+            files["pitch"] = "coarse pitch"
+        if seg.get("samples"):
+            files["audio"] = "audio"
+        arrays = {}
+        for name, what in files.items():
+            path = self.root / "segments" / f"{sid}.{name}.npy"
+            if not path.is_file():
+                return f"{what} file {path.name} is missing"
+            try:
+                arrays[name] = np.load(path, mmap_mode="r")
+            except (OSError, ValueError, EOFError) as e:
+                return f"{what} file {path.name} is truncated or unreadable ({e})"
+        phone, f0 = arrays["phone"], arrays["f0"]
+        if phone.ndim != 2 or phone.shape[1] != self.feature_dim:
+            return f"content features of shape {list(phone.shape)}, expected [T, {self.feature_dim}]"
+        for name in ("f0", "pitch", "audio"):
+            if name in arrays and arrays[name].ndim != 1:
+                return f"{files[name]} of shape {list(arrays[name].shape)}, expected one dimension"
+        frames = min(2 * len(phone), len(f0))
+        if "audio" in arrays:
+            if len(arrays["audio"]) != int(seg["samples"]):
+                return f"audio of {len(arrays['audio'])} samples, the manifest says {seg['samples']}"
+            frames = min(frames, len(arrays["audio"]) // self.hop_length)
+        if frames != int(seg.get("frames", -1)):
+            return f"{frames} frames on disk, the manifest says {seg.get('frames')}"
+        if "pitch" in arrays and len(arrays["pitch"]) < frames:
+            return f"coarse pitch of {len(arrays['pitch'])} frames, expected at least {frames}"
+        return None
+
     def __getitem__(self, i: int) -> Segment:
         seg = self.segments[i]
         sid = seg["id"]

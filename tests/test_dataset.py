@@ -50,3 +50,35 @@ def test_bad_caches(tmp_path):
     with pytest.raises(DistillRVCError, match=r"expected \[T, 256\]"):
         w.add_source("wide.wav", [(np.zeros((4, 768)), None, None, None)])
 
+
+
+def _three_segments(tmp_path):
+    rng = np.random.default_rng(0)
+    w = DatasetWriter(tmp_path, version="v2", feature_dim=768, sample_rate=40000, f0=True)
+    w.add_source("take1.wav", [_segment(rng)])
+    w.add_source("take3.wav", [_segment(rng), _segment(rng, t_h=10)])
+    return Dataset(tmp_path)
+
+
+def test_check_finds_a_missing_or_truncated_segment(tmp_path):
+    ds = _three_segments(tmp_path / "ok")
+    ds.check()  # an intact cache passes
+
+    ds = _three_segments(tmp_path / "missing")
+    (ds.root / "segments" / "1_1.phone.npy").unlink()
+    with pytest.raises(DistillRVCError, match=r"segment 1_1 \(from take3.wav\): content features file "
+                                              r"1_1.phone.npy is missing; .*distill-rvc prepare"):
+        ds.check()
+
+    ds = _three_segments(tmp_path / "truncated")
+    path = ds.root / "segments" / "1_0.audio.npy"
+    path.write_bytes(path.read_bytes()[:-1000])
+    with pytest.raises(DistillRVCError, match=r"segment 1_0 \(from take3.wav\): audio file 1_0.audio.npy is "
+                                              "truncated"):
+        ds.check()
+
+    ds = _three_segments(tmp_path / "header")
+    path = ds.root / "segments" / "0_0.f0.npy"
+    path.write_bytes(path.read_bytes()[:20])  # cut inside the header
+    with pytest.raises(DistillRVCError, match=r"segment 0_0 \(from take1.wav\): F0 file 0_0.f0.npy is truncated"):
+        ds.check()

@@ -70,7 +70,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # cosine decay to lr * this at the last step
     precision: str = "bf16"  # autocast dtype on CUDA; CPU runs in fp32
     grad_checkpointing: bool = False  # recompute decoder resblocks in backward
-    checkpoint_every: int = 500
+    checkpoint_every: int = 500  # steps between checkpoints ...
+    checkpoint_seconds: float = 600.0  # ... and at most this long between them (wall clock)
     keep_checkpoints: int = 3
     eval_every: int = 500
     log_every: int = 10

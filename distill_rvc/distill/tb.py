@@ -9,10 +9,16 @@
     eval/<i>/mel             teacher, student and |difference| log-mels, one image
     HParams                  recipe and student size, with the final fidelity as metrics
 
+One run, one curve: a resumed run writes into the same folder with `purge_step` (TensorBoard
+drops what the dead attempt logged after its last checkpoint), and a run started afresh
+first moves a dead attempt's event files (one that never checkpointed) to
+abandoned-logs/<time>/, where TensorBoard shows them as a run of their own.
+
 Not for metrics computation (trainer.evaluate) or console output.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,28 @@ import numpy as np
 import torch
 
 from .trainer import EvalItem
+
+
+EVENTS = "events.out.tfevents.*"
+
+
+def set_aside_stale_logs(log_dir: str | Path) -> Path | None:
+    """Move event files already in `log_dir` (a dead attempt's) to log_dir/abandoned-logs/<time>/
+    so a fresh run's curves start clean; returns the folder, or None when there were none."""
+    log_dir = Path(log_dir)
+    stale = sorted(p for p in log_dir.glob(EVENTS) if p.is_file()) if log_dir.is_dir() else []
+    if not stale:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(max(p.stat().st_mtime for p in stale)))
+    target = log_dir / "abandoned-logs" / stamp
+    n = 1
+    while target.exists():
+        n += 1
+        target = log_dir / "abandoned-logs" / f"{stamp}-{n}"
+    target.mkdir(parents=True)
+    for p in stale:
+        p.rename(target / p.name)
+    return target
 
 
 class RunLogger:

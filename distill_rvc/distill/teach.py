@@ -31,7 +31,7 @@ from ..memory import GB
 from .planner import MemoryPlan, plan_training
 from .recipes import Recipe, load_recipe
 from .student import build_student
-from .trainer import TrainResult, train
+from .trainer import TrainResult, checkpoint_interval, train
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,11 @@ def file_sha256(path: str | Path) -> str:
 def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Path, out: str | Path, *,
           steps: int | None = None, batch_size: int | None = None, key: float | None = None, resume: bool = False,
           device: str | None = None, check_budget: bool = True, progress: bool = True,
-          dataset=None) -> TeachResult:
+          dataset=None, checkpoint_every: str | None = None) -> TeachResult:
     """Distil the teacher at `teacher_path` with `recipe` on the cache at `data`, into `out`.
 
-    `steps`, `batch_size` and `key` (F0 shift in semitones) override the recipe's. With `check_budget`, a plan above the
+    `steps`, `batch_size`, `key` (F0 shift in semitones) and `checkpoint_every` ("500" steps or
+    "10m", trainer.checkpoint_interval) override the recipe's. With `check_budget`, a plan above the
     recipe's budget raises DistillRVCError saying what to change. `dataset` replaces the cache
     at `data` with any in-memory dataset (tests, other callers).
     """
@@ -73,6 +74,8 @@ def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Pat
         overrides["accumulation"] = 1
     if key is not None:
         overrides["key"] = key
+    if checkpoint_every is not None:
+        overrides.update(checkpoint_interval(checkpoint_every))
     if overrides:
         recipe = recipe.replace(train=overrides)
     teacher = load_model(teacher_path)

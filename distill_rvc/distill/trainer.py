@@ -13,10 +13,13 @@ One optimiser step, top to bottom (`Session.step`):
         distillation loss (losses.py) / micro-batches -> backward (gradients accumulate)
     optimiser step(s), scaler update, lr from the step number (warm-up, then cosine)
 
-Around it, `train` handles CUDA out-of-memory (halve the micro-batch, keep the effective
-batch, redo the step), the held-out evaluation, TensorBoard, and atomic checkpoints every N
-steps keeping the last k. `resume=True` restores the newest checkpoint: weights, optimiser
-and scaler state, RNG, micro-batch size; the data position is the step number itself.
+Around it, `train` checks the whole dataset cache before step 1, handles CUDA out-of-memory
+(halve the micro-batch, keep the effective batch, redo the step), the held-out evaluation,
+TensorBoard, and atomic checkpoints keeping the last k: every `checkpoint_every` steps and at
+most `checkpoint_seconds` apart, at the last step, and when SIGINT or SIGTERM arrives (the
+step in progress finishes, is saved, then `Interrupted` is raised). `resume=True` restores
+the newest checkpoint: weights, optimiser and scaler state, RNG, micro-batch size; the data
+position is the step number itself.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ import functools
 import logging
 import math
 import re
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +52,62 @@ log = logging.getLogger(__name__)
 
 STATE_FORMAT = "distill-rvc-train-state"
 _CKPT = re.compile(r"^step_(\d{8})\.pt$")
+
+
+# ---------------------------------------------------------------- stopping and saving
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT or SIGTERM after saving a checkpoint at `step`."""
+
+    def __init__(self, signum: int, step: int, steps: int, path: Path):
+        self.signum, self.step, self.steps, self.path = signum, step, steps, Path(path)
+        super().__init__(f"stopped by {signal.Signals(signum).name} after step {step} of {steps}: saved {path}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(s|m|h)?\s*$")
+
+
+def checkpoint_interval(spec: str) -> dict[str, float | int]:
+    """`--checkpoint-every`: "500" (steps) -> {"checkpoint_every": 500}; "90s", "10m", "1h"
+    (wall clock) -> {"checkpoint_seconds": ...}. The other interval keeps its value."""
+    m = _INTERVAL.match(str(spec))
+    if m and m.group(2):
+        return {"checkpoint_seconds": float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]}
+    if m and m.group(1).isdigit() and int(m.group(1)) >= 1:
+        return {"checkpoint_every": int(m.group(1))}
+    raise DistillRVCError(f"--checkpoint-every {spec!r}: give a number of steps (e.g. 500) or a time with its unit "
+                          "(e.g. 90s, 10m, 1h)")
+
+
+class _StopOnSignal:
+    """While active, SIGINT and SIGTERM only set `signum` (the loop saves and stops at the end
+    of the step); a second signal stops at once. The previous handlers come back on exit.
+    Outside the main thread (where handlers cannot be set) it does nothing."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt  # asked twice: do not wait for the step
+        self.signum = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        self._old.clear()
 
 
 # ------------------------------------------------------------------------- precision
@@ -274,9 +335,12 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     """
     from tqdm.auto import tqdm
 
-    from .tb import RunLogger
+    from .tb import RunLogger, set_aside_stale_logs
 
     out_dir = Path(out_dir)
+    check = getattr(dataset, "check", None)
+    if callable(check):
+        check()  # a missing or truncated segment is refused now, not hours in
     device = resolve_device(device)  # auto, cpu, cuda, cuda:N; anything else is one line (options.py)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DistillRVCError("no CUDA device here (or this torch build has no CUDA): use --device cpu")
@@ -296,15 +360,16 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     evals = eval_items(dataset, held, cfg.eval_frames, teacher.config.f0)
     session = Session(student, teacher, cfg, loss_cfg, device, precision)
     micro = cfg.batch_size // cfg.accumulation
-    run_length = ("steps", "checkpoint_every", "keep_checkpoints", "eval_every", "log_every")
+    run_length = ("steps", "checkpoint_every", "checkpoint_seconds", "keep_checkpoints", "eval_every", "log_every")
     fingerprint = {"student": student.config.to_dict(), "loss": _plain(loss_cfg),
                    "train": {k: v for k, v in _plain(cfg).items() if k not in run_length}, **(fingerprint or {})}
 
     start, init_mel, last_mel = 0, None, None
     found = checkpoints(out_dir)
     if found and not resume:
-        raise DistillRVCError(f"{out_dir} already holds a training run (checkpoints/); pass --resume to continue it "
-                              "or choose another --out")
+        step = int(_CKPT.match(found[-1].name).group(1))
+        raise DistillRVCError(f"a checkpoint at step {step} exists in {out_dir}: add --resume to continue, or choose "
+                              "another --out")
     if resume and found:
         state = safe_torch_load(found[-1], what="distill-rvc training checkpoint")
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
@@ -324,13 +389,20 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     elif resume:
         log.info("nothing to resume in %s: starting a new run", out_dir)
 
+    if not start:
+        aside = set_aside_stale_logs(out_dir)
+        if aside is not None:
+            log.info("a previous attempt in %s left TensorBoard logs but no checkpoint: moved them to %s", out_dir,
+                     aside)
     logger = RunLogger(out_dir, purge_step=start + 1 if start else None, sample_rate=teacher.config.sr)
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="teach", unit="step", dynamic_ncols=True)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     result = TrainResult(steps=start, micro_batch=micro)
-    began = time.perf_counter()
+    began = last_save = time.perf_counter()
+    stop = _StopOnSignal()
     try:
+        stop.__enter__()
         if init_mel is None:
             init_mel, items = evaluate(session, evals, cfg.seed)
             logger.eval(0, items, init_mel)
@@ -353,17 +425,24 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 last_mel, items = evaluate(session, evals, cfg.seed)
                 logger.eval(step, items, last_mel)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                _save_state(out_dir, session, step, micro, (init_mel, last_mel), fingerprint, device,
-                            cfg.keep_checkpoints)
+            stopping = stop.signum is not None and step < cfg.steps
+            if (step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping
+                    or time.perf_counter() - last_save >= cfg.checkpoint_seconds):
+                saved = _save_state(out_dir, session, step, micro, (init_mel, last_mel), fingerprint, device,
+                                    cfg.keep_checkpoints)
+                last_save = time.perf_counter()
             if callback is not None:
                 callback(step, losses)
+            if stopping:
+                log.debug("stopping after step %d (signal %d): saved %s", step, stop.signum, saved)
+                raise Interrupted(stop.signum, step, cfg.steps, saved)
         result.fidelity = {"mel_l1_init": init_mel, "mel_l1": last_mel,
                            "mel_l1_ratio": last_mel / max(init_mel, 1e-12)}
         result.peak_memory_bytes = _peak_memory(device)
         if hparams is not None:
             logger.hparams(result.steps, hparams, result.fidelity)
     finally:
+        stop.__exit__()
         bar.close()
         logger.close()
         set_checkpointing(session.student, False)

@@ -30,10 +30,34 @@ def test_teach_errors_are_one_line(tmp_path):
     for args, message in (
         (["--recipe", "3gb", "--data", str(tmp_path)], "error: no recipe named '3gb'"),
         (["--recipe", "tiny", "--data", str(tmp_path)], "not a prepared dataset"),
+        (["--recipe", "tiny", "--data", str(tmp_path), "--checkpoint-every", "10d"],
+         "--checkpoint-every '10d': give a number of steps (e.g. 500) or a time with its unit"),
     ):
         result = runner.invoke(cli, ["teach", "--teacher", str(TINY_TEACHER), "--out", str(tmp_path / "o"), *args])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
     help_text = runner.invoke(cli, ["teach", "--help"]).output
     for option in ("--teacher", "--recipe", "--data", "--out", "--steps", "--batch-size", "--key", "--resume",
+                   "--checkpoint-every", "10m", "90s", "SIGTERM",
                    "--device", "--no-budget-check", "--quiet"):
         assert option in help_text
+
+
+def test_teach_refuses_a_damaged_cache_before_step_1(tmp_path, example_data):
+    import shutil
+
+    runner = CliRunner()
+    for damage, message in (
+        (lambda seg: (seg / "3_0.phone.npy").unlink(), "content features file 3_0.phone.npy is missing"),
+        (lambda seg: (seg / "3_0.audio.npy").write_bytes((seg / "3_0.audio.npy").read_bytes()[:500]),
+         "audio file 3_0.audio.npy is truncated"),
+    ):
+        data = tmp_path / f"data{len(message)}"
+        shutil.copytree(example_data.root, data)
+        damage(data / "segments")
+        out = tmp_path / f"out{len(message)}"
+        result = runner.invoke(cli, ["teach", "--teacher", str(TINY_TEACHER), "--recipe", "tiny", "--data", str(data),
+                                     "--out", str(out), "--steps", "2", "--device", "cpu", "--quiet"])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert f"segment 3_0 (from " in result.output and message in result.output, result.output
+        assert "distill-rvc prepare" in result.output
+        assert not out.exists() or not any(out.rglob("*"))  # refused before step 1: nothing written

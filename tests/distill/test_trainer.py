@@ -79,7 +79,7 @@ def test_resume_continues_exactly(tmp_path, teacher, example_data):
 
     with pytest.raises(Killed):
         run(tmp_path / "b", callback=kill)
-    with pytest.raises(DistillRVCError, match="already holds a training run.*--resume"):
+    with pytest.raises(DistillRVCError, match="a checkpoint at step 2 exists in .*: add --resume to continue"):
         run(tmp_path / "b")
     torch.manual_seed(999)  # a different global RNG state must not matter either
     resumed_student, resumed = run(tmp_path / "b", resume=True)
@@ -90,6 +90,106 @@ def test_resume_continues_exactly(tmp_path, teacher, example_data):
     for (k, a), b in zip(full_student.state_dict().items(), resumed_student.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), k
     assert resumed.fidelity["mel_l1"] == pytest.approx(full.fidelity["mel_l1"], abs=1e-6)
+
+    # TensorBoard: one curve, each step once; the dead attempt's step 3 (after its last
+    # checkpoint) is purged in favour of the resumed one.
+    events = _event_tags(tmp_path / "b")
+    assert [e.step for e in events.Scalars("loss/total")] == [1, 2, 3, 4, 5]
+    assert [e.value for e in events.Scalars("loss/total")] == pytest.approx([h["total"] for h in full.history],
+                                                                           rel=1e-5)
+
+
+def test_a_fresh_run_sets_a_dead_attempts_logs_aside(tmp_path, teacher, example_data):
+    """An attempt killed before its first checkpoint leaves event files; the next run (nothing to
+    resume) moves them to abandoned-logs/ instead of drawing its curves over them."""
+    recipe = quick_recipe("tiny", steps=3, eval_items=1, eval_frames=40)
+
+    def run(**kw):
+        student = build_student(load_model(teacher.checkpoint.path), recipe.student)
+        return train(student, load_model(teacher.checkpoint.path), example_data, recipe.train, recipe.loss,
+                     tmp_path / "run", progress=False, **kw)
+
+    def kill(step, losses):
+        if step == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(callback=kill)
+    assert not checkpoints(tmp_path / "run")
+    second = run()
+    events = _event_tags(tmp_path / "run")
+    assert [e.step for e in events.Scalars("loss/total")] == [1, 2, 3]
+    assert [e.value for e in events.Scalars("loss/total")] == pytest.approx([h["total"] for h in second.history],
+                                                                           rel=1e-5)
+    assert [e.step for e in events.Scalars("eval/mel_l1")] == [0, 3]
+    (aside,) = (tmp_path / "run" / "abandoned-logs").iterdir()
+    assert [e.step for e in _event_tags(aside).Scalars("loss/total")] == [1, 2]
+
+
+def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, teacher, example_data):
+    """`teach` killed by SIGTERM (in a subprocess, as a job scheduler would) saves the step it
+    was on, exits 143 saying how to resume, refuses a rerun without --resume, and the resumed
+    run's losses are the uninterrupted run's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from click.testing import CliRunner
+
+    from conftest import ROOT, TINY_TEACHER
+    from distill_rvc.cli import cli
+    from distill_rvc.distill.recipes import load_recipe
+    from distill_rvc.distill.teach import file_sha256
+
+    out = tmp_path / "run"
+    args = ["teach", "--teacher", str(TINY_TEACHER), "--recipe", "tiny", "--data", str(example_data.root),
+            "--out", str(out), "--steps", "200", "--batch-size", "2", "--device", "cpu", "--quiet",
+            "--no-budget-check"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "distill_rvc", *args, "--checkpoint-every", "0s"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not checkpoints(out) and proc.poll() is None:  # the first time-based checkpoint (after step 1)
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate()
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    last = checkpoints(out)[-1]
+    k = int(last.stem.split("_")[1])
+    assert 1 <= k < 200
+    assert f"after step {k} of 200: saved {last}; run the same command with --resume" in err, err
+    assert "Traceback" not in err and not (out / "student.pth").exists()
+
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 2, again.output
+    assert f"a checkpoint at step {k} exists in {out}: add --resume to continue" in again.output
+    assert checkpoints(out)[-1] == last
+
+    recipe = load_recipe("tiny").replace(train=dict(steps=200, batch_size=2, accumulation=1))
+    sha = {"teacher_sha256": file_sha256(TINY_TEACHER)}
+
+    def run(folder, **kw):
+        def stop(step, losses):
+            if step == k + 3:
+                raise Killed
+
+        student = build_student(load_model(TINY_TEACHER), recipe.student)
+        history = []
+        with pytest.raises(Killed):
+            train(student, load_model(TINY_TEACHER), example_data, recipe.train, recipe.loss, folder, device="cpu",
+                  progress=False, fingerprint=sha, callback=lambda s, h: (history.append(h), stop(s, h)), **kw)
+        return history
+
+    full = run(tmp_path / "full")
+    resumed = run(out, resume=True)
+    assert len(resumed) == 3
+    for name in ("total", "mel", "stft", "prior", "latent", "features"):
+        assert [h[name] for h in resumed] == pytest.approx([h[name] for h in full[k:]], abs=1e-6), name
 
 
 def test_out_of_memory_halves_the_micro_batch_and_keeps_the_batch(tmp_path, teacher, example_data):
