@@ -4,7 +4,7 @@ MODEL ?= $(shell ls -t runs/*/student.pth 2>/dev/null | head -n 1)
 # export/NAME.onnx: the run's folder name for runs/<run>/student.pth, else the file's stem
 NAME ?= $(if $(filter student.pth,$(notdir $(MODEL))),$(notdir $(patsubst %/,%,$(dir $(MODEL)))),$(basename $(notdir $(MODEL))))
 
-.PHONY: install test test-slow export-onnx tensorboard examples bench
+.PHONY: install test test-slow test-wheel export-onnx tensorboard examples bench
 
 install:  ## torch first (CPU build on these machines; pick a CUDA build yourself), then the package
 	$(PY) -m pip install torch==2.13.0
@@ -15,6 +15,9 @@ test:  ## the default suite (CI runs this; real-size forward passes are behind -
 
 test-slow:  ## real-size forward passes and long runs
 	$(PY) -m pytest -q -m slow
+
+test-wheel:  ## build the wheel, install it in a fresh venv, run recipes/plan/teach from outside the repo (CI runs this)
+	PY=$(PY) bash tests/wheel_check.sh
 
 export-onnx:  ## export MODEL (default: newest runs/*/student.pth) to export/NAME.onnx + NAME.json (EXPORT_ARGS=--fp16 ...)
 	@test -n "$(MODEL)" || { echo "error: no runs/*/student.pth yet; pass MODEL=path/to/model.pth"; exit 2; }
