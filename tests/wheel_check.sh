@@ -10,10 +10,11 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PY:-python3}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/distill-rvc-wheel.XXXXXX")
-if [ "${KEEP:-0}" = 1 ]; then echo "wheel check: keeping $WORK"; else trap 'rm -rf "$WORK"' EXIT; fi
-unset PYTHONPATH  # the installed wheel, never the checkout, must answer
 start=$SECONDS
 step() { printf 'wheel check [%4ds] %s\n' $((SECONDS - start)) "$*"; }
+cleanup() { rm -rf "$WORK"; step "removed $WORK"; }
+if [ "${KEEP:-0}" = 1 ]; then echo "wheel check: keeping $WORK"; else trap cleanup EXIT; fi
+unset PYTHONPATH  # the installed wheel, never the checkout, must answer
 fail() { echo "wheel check FAILED: $*" >&2; exit 1; }
 
 # Build from a clean copy of the checkout's files (tracked + untracked, not ignored), so a stale
@@ -42,8 +43,9 @@ EOF
 step "fresh venv: torch==2.13.0, then the wheel"
 "$PY" -m venv "$WORK/venv"
 VPY="$WORK/venv/bin/python"
-"$VPY" -m pip install -q torch==2.13.0
-"$VPY" -m pip install -q "$wheel"
+# --no-compile: byte-compiling all of torch costs a minute of CPU; imports compile what they use
+"$VPY" -m pip install -q --no-compile torch==2.13.0
+"$VPY" -m pip install -q --no-compile "$wheel"
 export PATH="$WORK/venv/bin:$PATH"
 
 # Everything below runs outside the checkout, against the installed package.
