@@ -5,7 +5,7 @@ MODEL ?= $(shell ls -t runs/*/*.pth runs/*/*.drvc.pt 2>/dev/null | head -n 1)
 # export/NAME.onnx: the model's file name without .pth/.drvc.pt (myvoice_4gb.pth -> export/myvoice_4gb.onnx)
 NAME ?= $(patsubst %.drvc,%,$(basename $(notdir $(MODEL))))
 
-.PHONY: install test test-slow export-onnx tensorboard examples bench
+.PHONY: install test test-slow test-wheel export-onnx tensorboard examples bench
 
 install:  ## torch first (CPU build on these machines; pick a CUDA build yourself), then the package
 	$(PY) -m pip install torch==2.13.0
@@ -16,6 +16,9 @@ test:  ## the default suite (CI runs this; real-size forward passes are behind -
 
 test-slow:  ## real-size forward passes and long runs
 	$(PY) -m pytest -q -m slow
+
+test-wheel:  ## build the wheel, install it in a fresh venv, run recipes/plan/teach from outside the repo (CI runs this)
+	PY=$(PY) bash tests/wheel_check.sh
 
 export-onnx:  ## export MODEL (default: newest runs/*/*.pth) to export/NAME.onnx + NAME.json (EXPORT_ARGS=--fp16 ...)
 	@test -n "$(MODEL)" || { echo "error: no runs/*/*.pth yet; pass MODEL=path/to/model.pth"; exit 2; }

@@ -22,12 +22,15 @@ import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from ..errors import DistillRVCError
 
-RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes"
+# The shipped recipes are package data (distill_rvc/recipes/*.toml), so a normal install has them.
+RECIPE_DIR: Traversable = files("distill_rvc") / "recipes"
 _FRACTION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*x\s*$")
 PRECISIONS = ("bf16", "fp16", "fp32")
 DEVICES = ("cuda", "cpu")
@@ -147,30 +150,44 @@ def _plain(x: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------ loading
-def list_recipes() -> list[Recipe]:
-    """The shipped recipes (recipes/*.toml), smallest budget first."""
+def shipped_recipes() -> dict[str, Traversable]:
+    """Name -> file of each shipped recipe (distill_rvc/recipes/*.toml), by name."""
     if not RECIPE_DIR.is_dir():
-        raise DistillRVCError(f"the recipe folder {RECIPE_DIR} is missing; pass --recipe path/to/recipe.toml")
-    recipes = [load_recipe(p) for p in sorted(RECIPE_DIR.glob("*.toml"))]
+        return {}
+    found = {p.name[:-len(".toml")]: p for p in RECIPE_DIR.iterdir() if p.name.endswith(".toml") and p.is_file()}
+    return dict(sorted(found.items()))
+
+
+def list_recipes() -> list[Recipe]:
+    """The shipped recipes, smallest budget first."""
+    shipped = shipped_recipes()
+    if not shipped:
+        raise DistillRVCError(f"no shipped recipes in {RECIPE_DIR} (a broken install?); "
+                              "pass --recipe path/to/recipe.toml")
+    recipes = [load_recipe(p) for p in shipped.values()]
     return sorted(recipes, key=lambda r: (r.device != "cpu", r.budget_gb, r.name))
 
 
-def load_recipe(name_or_path: str | Path) -> Recipe:
+def load_recipe(name_or_path: str | Path | Traversable) -> Recipe:
     """A shipped recipe by name ("4gb") or any recipe file by path."""
-    text = str(name_or_path)
-    path = Path(text)
-    if not (text.endswith(".toml") or path.is_file()):
-        path = RECIPE_DIR / f"{text}.toml"
-        if not path.is_file():
-            known = ", ".join(p.stem for p in sorted(RECIPE_DIR.glob("*.toml"))) or "none found"
-            raise DistillRVCError(f"no recipe named {text!r} (shipped: {known}); or pass a path to a .toml file")
+    if isinstance(name_or_path, (str, Path)):
+        text = str(name_or_path)
+        path: Path | Traversable = Path(text)
+        if not (text.endswith(".toml") or path.is_file()):
+            shipped = shipped_recipes()
+            if text not in shipped:
+                known = ", ".join(shipped) or "none found"
+                raise DistillRVCError(f"no recipe named {text!r} (shipped: {known}); or pass a path to a .toml file")
+            path = shipped[text]
+    else:  # a shipped file as importlib.resources hands it out
+        path = name_or_path
     if not path.is_file():
         raise DistillRVCError(f"{path}: no such recipe file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise DistillRVCError(f"{path}: not valid TOML ({e})") from None
-    recipe = _build(data, path.stem, str(path))
+    recipe = _build(data, Path(path.name).stem, str(path))
     return dataclasses.replace(recipe, path=str(path))
 
 

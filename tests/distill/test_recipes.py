@@ -1,6 +1,8 @@
 """Recipes: the shipped files validate, every bad field is refused by name, widths resolve by hand."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -20,6 +22,15 @@ def test_shipped_recipes_load_and_use_fractions():
     for r in recipes.values():
         widths = [getattr(r.student, f) for f in ("hidden_channels", "filter_channels", "upsample_initial_channel")]
         assert all(isinstance(w, str) and w.endswith("x") for w in widths), r.name  # work for any teacher
+
+
+def test_shipped_recipes_are_package_data_found_from_any_folder(tmp_path, monkeypatch):
+    import distill_rvc
+
+    monkeypatch.chdir(tmp_path)  # not the checkout: what an installed package sees
+    assert Path(str(RECIPE_DIR)) == Path(distill_rvc.__file__).parent / "recipes"
+    assert {r.name for r in list_recipes()} >= {"2gb", "4gb", "6gb", "cpu", "tiny"}
+    assert Path(load_recipe("tiny").path) == Path(str(RECIPE_DIR)) / "tiny.toml"
 
 
 def _params(cfg) -> int:
