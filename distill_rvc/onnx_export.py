@@ -474,6 +474,8 @@ def format_summary(card: dict[str, Any], onnx_path: str | Path, card_path: str |
     if lat:
         lines.append(f"latency  {lat['seconds_of_audio']:g} s of audio, {lat['threads']} threads: onnxruntime "
                      f"{lat['onnxruntime_s']:.3f} s, torch {lat['torch_s']:.3f} s (ratio {lat['ratio']:.2f})")
-    lines += [f"{key:<8} {json.dumps(value)}" for key, value in card["metadata_props"].items()]
+    wokada = card["metadata_props"].get(WOKADA_METADATA_KEY)
+    lines.append(f"metadata {json.dumps(wokada)}" if wokada is not None else
+                 f"metadata only `{OUR_METADATA_KEY}` (no w-okada entry: the rvc interface is not for that client)")
     lines += [f"note     {n}" for n in card["notes"]]
     return "\n".join(lines)
