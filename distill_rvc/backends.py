@@ -203,12 +203,15 @@ class OrtBackend:
 
 
 def _rate_from_metadata(meta: dict[str, str]) -> tuple[int | None, int | None]:
-    """(sample rate, hop) from our `distill_rvc` entry or the w-okada `metadata` entry."""
+    """(sample rate, hop) from our `distill_rvc` entry (every file we write; the only one in
+    rvc-interface files) or else the w-okada `metadata` entry (w-okada's own exports)."""
+    from .onnx_export import OUR_METADATA_KEY, WOKADA_METADATA_KEY
+
     try:
-        ours = json.loads(meta.get("distill_rvc", "{}"))
+        ours = json.loads(meta.get(OUR_METADATA_KEY, "{}"))
         if ours.get("sample_rate") and ours.get("hop_length"):
             return int(ours["sample_rate"]), int(ours["hop_length"])
-        sr = json.loads(meta.get("metadata", "{}")).get("samplingRate")
+        sr = json.loads(meta.get(WOKADA_METADATA_KEY, "{}")).get("samplingRate")
         return (int(sr), int(sr) // 100) if sr else (None, None)
     except (ValueError, TypeError, AttributeError):
         return None, None

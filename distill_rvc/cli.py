@@ -150,9 +150,10 @@ def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) ->
 @click.option("--interface", type=click.Choice(["wokada", "rvc"]), default="wokada", show_default=True,
               help="Input signature. wokada: w-okada VC Client and forks (feats, p_len, pitch, pitchf, sid; "
                    "noise drawn inside; audio clipped, 1-D). rvc: RVC/MoeSS/ailia runners (phone, phone_lengths, "
-                   "pitch, pitchf, ds, rnd; audio [1, 1, N]; fp32 only).")
+                   "pitch, pitchf, ds, rnd; audio [1, 1, N]; fp32 and f0 models only; no w-okada metadata).")
 @click.option("--fp16", is_flag=True,
-              help="Half-precision weights and feats (wokada only; pitchf and the sine phase stay float32). "
+              help="Half-precision weights and feats (wokada only; pitchf, the sine phase and the audio stay "
+                   "float32). "
                    "Halves the file; for GPU/DirectML clients (on a CPU it runs slower than fp32).")
 @click.option("--opset", type=click.Choice(["17", "18"]), default="17", show_default=True,
               help="ONNX opset: 17 is what the w-okada client writes and older onnxruntime reads; "
@@ -160,7 +161,8 @@ def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) ->
 @click.option("--no-simplify", is_flag=True, help="Do not simplify the graph with onnxslim (used only when installed).")
 @click.option("--embedder", default=None,
               help="Content encoder named in the metadata for the w-okada client (hubert_base, contentvec, "
-                   "hubert-base-japanese). Default: the one the model file names, else hubert_base.")
+                   "hubert-base-japanese, whisper). Default: the model file's embedder_model in the client's "
+                   "naming, else hubert_base; required when the model's encoder has no w-okada equivalent.")
 @click.option("--tolerance", type=float, default=None,
               help="Largest parity error accepted, relative to the output's peak [default: 1e-4 fp32, 1e-2 fp16]. "
                    "Above it nothing is written.")

@@ -5,14 +5,19 @@ signatures that runners accept (deploy-targets.md §1):
 
 - `wokada` (w-okada VC Client and its forks): feats [1, T, C] float32 (float16 with fp16),
   p_len [1], pitch [1, T] int64, pitchf [1, T] float32, sid [1] int64 -> audio [N], clipped to
-  [-1, 1]. The prior noise (x 0.66666) and the NSF noise are drawn inside the graph. A
-  `metadata` JSON entry carries what the client reads (metadata version 2.1).
+  [-1, 1], float32 even in fp16 files (the client converts it to int16 in the output's dtype,
+  where float16 wraps +1.0 to -32768). The prior noise (x 0.66666) and the NSF noise are drawn
+  inside the graph. A `metadata` JSON entry carries what the client reads (metadata version 2.1).
 - `rvc` (RVC's exporter, MoeSS, ailia): phone [1, T, C], phone_lengths [1], pitch, pitchf,
   ds [1], rnd [1, inter, T] (the already-scaled prior noise) -> audio [1, 1, N], not clipped;
-  float32 only, like the runners that use it. The same metadata entry is added.
+  float32 only, like the runners that use it. No `metadata` entry: the w-okada client takes
+  any file that has one as a slot and then fails at its first inference.
 
-No-f0 models have no pitch/pitchf inputs. A student's feature projection stays inside the
-graph, so clients feed the full 256/768-d features. T (frames, 100 per second) is dynamic.
+Both carry our own entry (`distill_rvc`: interface, precision, rate, hop, ...), which
+`backends.OrtBackend` reads. No-f0 models have no pitch/pitchf inputs; RVC's `OnnxRVC` feeds
+six inputs by position, so `export_onnx` refuses no-f0 models for the rvc interface. A
+student's feature projection stays inside the graph, so clients feed the full 256/768-d
+features. T (frames, 100 per second) is dynamic.
 
 The graph comes from torch's dynamo exporter at opset 18; opset 17 is a checked rewrite of
 the only ops whose signature changed between the two (`Split`, `Pad`). Nothing is written
@@ -59,9 +64,17 @@ METADATA_VERSION = "2.1"
 IR_VERSION = 8
 TIME_AXIS = "T"
 _TRACE_FRAMES = 64
-# Content-encoder names as Applio stores them -> as the w-okada client names them.
+# The metadata_props keys, here only (backends.py reads them back):
+WOKADA_METADATA_KEY = "metadata"  # w-okada's JSON (`_setInfoByONNX`); wokada files only
+OUR_METADATA_KEY = "distill_rvc"  # ours: interface, precision, sample rate, hop, ...; every file
+# Content-encoder names as the model file stores them (Applio's `embedder_model`, or already
+# w-okada's) -> as the w-okada client names them. w-okada's hubert_base is RVC's hubert_base.pt,
+# the ContentVec network Applio calls contentvec. Anything else (Applio's spin, spin-v2,
+# chinese-/korean-hubert-base, custom) has no w-okada equivalent.
 _WOKADA_EMBEDDERS = {"contentvec": "hubert_base", "hubert_base": "hubert_base",
-                     "japanese-hubert-base": "hubert-base-japanese", "hubert-base-japanese": "hubert-base-japanese"}
+                     "japanese-hubert-base": "hubert-base-japanese", "hubert-base-japanese": "hubert-base-japanese",
+                     "whisper": "whisper"}
+DEFAULT_EMBEDDER = "hubert_base"
 
 
 def input_names(interface: str, f0: bool) -> list[str]:
@@ -78,6 +91,7 @@ class ClientGraph(nn.Module):
     rvc:    phone, phone_lengths, pitch, pitchf, ds, rnd [1, inter, T] -> audio [1, 1, N]
     pitch and pitchf are None for no-f0 models. It runs `Synthesizer.forward` unchanged: wokada
     lets it draw the prior noise, rvc hands it `rnd` with scale 1 (the caller already scaled it).
+    The audio is float32 whatever the model's dtype (a no-op for fp32 models).
     """
 
     def __init__(self, model: Synthesizer, interface: str):
@@ -89,8 +103,8 @@ class ClientGraph(nn.Module):
                 pitchf: torch.Tensor | None, sid: torch.Tensor, rnd: torch.Tensor | None = None) -> torch.Tensor:
         if self.interface == "wokada":
             audio = self.model(phone, lengths, pitch, pitchf, sid).audio
-            return audio[0, 0].clamp(-1.0, 1.0)
-        return self.model(phone, lengths, pitch, pitchf, sid, noise=rnd, noise_scale=1.0).audio
+            return audio[0, 0].clamp(-1.0, 1.0).to(torch.float32)
+        return self.model(phone, lengths, pitch, pitchf, sid, noise=rnd, noise_scale=1.0).audio.to(torch.float32)
 
 
 # ----------------------------------------------------------------------------- metadata
@@ -107,22 +121,33 @@ def wokada_metadata(config: SynthConfig, embedder: str | None = None) -> dict[st
         "samplingRate": config.sr,
         "f0": bool(config.f0),
         "embChannels": config.phone_dim,
-        "embedder": embedder or "hubert_base",
+        "embedder": embedder or DEFAULT_EMBEDDER,
         "embOutputLayer": 12 if v2 else 9,
         "useFinalProj": not v2,
     }
 
 
+def stored_embedder(model: Synthesizer) -> str | None:
+    """The content encoder the model file names (`embedder_model`, as Applio writes it), or None."""
+    ckpt = getattr(model, "checkpoint", None)  # load_model's parsed file: Applio's keys are in its metadata
+    stored = (getattr(ckpt, "metadata", None) or {}).get("embedder_model")
+    return str(stored).strip() if stored else None
+
+
 def _embedder(model: Synthesizer, requested: str | None) -> str:
+    """The `embedder` for w-okada's metadata: `requested` (--embedder) as given, else the
+    model's own `embedder_model` in w-okada's naming, else hubert_base. A model trained on
+    features w-okada has no encoder for is refused: the client would convert with wrong ones."""
     if requested:
         return requested
-    ckpt = getattr(model, "checkpoint", None)
-    stored = (ckpt.metadata.get("embedder_model") if ckpt is not None else None) or "hubert_base"
-    if stored not in _WOKADA_EMBEDDERS:
-        log.warning("the model was trained on %r features, which the w-okada client has no embedder for; "
-                    "the metadata names it as is (pass --embedder to override)", stored)
-        return stored
-    return _WOKADA_EMBEDDERS[stored]
+    stored = stored_embedder(model)
+    if stored is None:
+        return DEFAULT_EMBEDDER
+    if stored.lower() not in _WOKADA_EMBEDDERS:
+        raise DistillRVCError(f"the model was trained on {stored!r} content features, which the w-okada client "
+                              "has no embedder for (it knows hubert_base, contentvec, hubert-base-japanese, "
+                              "whisper); pass --embedder NAME if your client has a matching one")
+    return _WOKADA_EMBEDDERS[stored.lower()]
 
 
 # ------------------------------------------------------------------------------ tracing
@@ -238,6 +263,17 @@ def _set_metadata(model: "onnx.ModelProto", entries: dict[str, Any]) -> None:
         prop.key, prop.value = key, json.dumps(value)
 
 
+def read_metadata(model: "onnx.ModelProto") -> dict[str, Any]:
+    """The file's metadata_props, each JSON value parsed (a value that is not JSON kept as text)."""
+    out: dict[str, Any] = {}
+    for prop in model.metadata_props:
+        try:
+            out[prop.key] = json.loads(prop.value)
+        except ValueError:
+            out[prop.key] = prop.value
+    return out
+
+
 def describe_io(model: "onnx.ModelProto") -> dict[str, list[dict[str, Any]]]:
     """Names, dtypes and shapes of the graph's inputs and outputs, as read off the file."""
     import onnx
@@ -261,13 +297,18 @@ class ExportResult:
 def export_onnx(model: str | Path | Synthesizer, out: str | Path, *, interface: str = "wokada", fp16: bool = False,
                 opset: int = 17, simplify_graph: bool = True, embedder: str | None = None,
                 tolerance: float | None = None, lengths_s: tuple[float, ...] = (1.0, 10.0),
-                threads: int | None = None, timing_runs: int = 3, progress: bool = False) -> ExportResult:
+                threads: int | None = None, timing_runs: int = 3, progress: bool = False,
+                allow_no_f0_rvc: bool = False) -> ExportResult:
     """Export a model file (or a Synthesizer) to `out` (.onnx) with its card `out` .json.
 
     The exported graph is checked against torch (`onnx_parity.check_parity`) at each of
     `lengths_s`; if max_rel exceeds `tolerance` (default 1e-4 fp32, 1e-2 fp16) a
     DistillRVCError is raised and nothing is written. `timing_runs` timed runs of the longest
     input give the onnxruntime vs torch latency (0 skips them).
+
+    A no-f0 model is refused for the rvc interface (RVC's `OnnxRVC` feeds six inputs by
+    position and fails on the four of such a file) unless `allow_no_f0_rvc`, an internal
+    switch for files that only distill-rvc itself runs (timing, fidelity); the CLI never sets it.
     """
     from tqdm import tqdm
 
@@ -293,6 +334,12 @@ def export_onnx(model: str | Path | Synthesizer, out: str | Path, *, interface: 
         model = copy.deepcopy(model).cpu().float().remove_weight_norm().eval()
     else:
         model = load_model(model)
+    if interface == "rvc" and not model.config.f0 and not allow_no_f0_rvc:
+        raise DistillRVCError("a no-f0 model cannot be exported to the rvc interface: RVC's OnnxRVC runner feeds "
+                              "six inputs by position (phone, phone_lengths, pitch, pitchf, ds, rnd) and fails on a "
+                              "file without pitch/pitchf (only ailia's no-f0 runner reads one); use --interface wokada")
+    if interface == "wokada":
+        _embedder(model, embedder)  # refuse an encoder w-okada lacks before the slow trace
     with tqdm(total=3, desc="export", unit="step", disable=not progress, leave=False) as steps:
         steps.set_description("export: trace")
         graph, simplified = build_graph(model, interface, fp16=fp16, opset=int(opset), simplify_graph=simplify_graph,
@@ -318,8 +365,10 @@ def export_onnx(model: str | Path | Synthesizer, out: str | Path, *, interface: 
 
 def build_graph(model: Synthesizer, interface: str, *, fp16: bool = False, opset: int = 17,
                 simplify_graph: bool = True, embedder: str | None = None) -> tuple["onnx.ModelProto", str | None]:
-    """The graph as it will be shipped: traced, simplified, tidied, at `opset`, with metadata.
-    Returns (graph, the simplifier used or None)."""
+    """The graph as it will be shipped: traced, simplified, tidied, at `opset`, with metadata
+    (w-okada's `metadata` entry in wokada files only; ours in both). Returns (graph, the
+    simplifier used or None). No consumer checks (`export_onnx` makes them): compare's timing
+    exports no-f0 models to the rvc interface through this."""
     import onnx
 
     cfg = model.config
@@ -330,10 +379,15 @@ def build_graph(model: Synthesizer, interface: str, *, fp16: bool = False, opset
     tidy(graph)
     if opset == 17:
         to_opset_17(graph)
-    _set_metadata(graph, {"metadata": wokada_metadata(cfg, _embedder(model, embedder)), "distill_rvc": {
+    entries: dict[str, Any] = {}
+    if interface == "wokada":
+        entries[WOKADA_METADATA_KEY] = wokada_metadata(cfg, _embedder(model, embedder))
+    entries[OUR_METADATA_KEY] = {
         "interface": interface, "precision": "fp16" if fp16 else "fp32", "sample_rate": cfg.sr,
-        "hop_length": cfg.hop_length, "inter_channels": cfg.inter_channels,
-        "prior_noise": "drawn in the graph, x 0.66666" if interface == "wokada" else "rnd = 0.66666 * N(0, 1)"}})
+        "hop_length": cfg.hop_length, "f0": bool(cfg.f0), "content_dim": cfg.phone_dim,
+        "inter_channels": cfg.inter_channels, "embedder_model": stored_embedder(model), "audio": "float32",
+        "prior_noise": "drawn in the graph, x 0.66666" if interface == "wokada" else "rnd = 0.66666 * N(0, 1)"}
+    _set_metadata(graph, entries)
     onnx.checker.check_model(graph)
     return graph, simplified
 
@@ -347,6 +401,12 @@ def model_card(model: Synthesizer, source: Any, graph: "onnx.ModelProto", data: 
     notes = []
     if interface == "rvc" and cfg.inter_channels != 192:
         notes.append(f"rnd is [1, {cfg.inter_channels}, T]; RVC's runners draw [1, 192, T]")
+    if interface == "rvc":
+        notes.append("no w-okada `metadata` entry: for RVC/MoeSS/ailia runners, not the w-okada client")
+        if not cfg.f0:
+            notes.append("no pitch/pitchf inputs: RVC's OnnxRVC cannot run this file (internal use only)")
+    if precision == "fp16":
+        notes.append("audio float32 (float16 weights and feats): the client's int16 conversion cannot wrap")
     return {
         "file": file_name,
         "file_bytes": len(data),
@@ -362,7 +422,7 @@ def model_card(model: Synthesizer, source: Any, graph: "onnx.ModelProto", data: 
                   "content_dim": cfg.phone_dim, "inter_channels": cfg.inter_channels,
                   "speakers": cfg.spk_embed_dim},
         **describe_io(graph),
-        "metadata": json.loads(next(p.value for p in graph.metadata_props if p.key == "metadata")),
+        "metadata_props": read_metadata(graph),
         "simplified_by": simplified,
         "source": _source(source, model),
         "exporter": _versions(),
@@ -414,6 +474,8 @@ def format_summary(card: dict[str, Any], onnx_path: str | Path, card_path: str |
     if lat:
         lines.append(f"latency  {lat['seconds_of_audio']:g} s of audio, {lat['threads']} threads: onnxruntime "
                      f"{lat['onnxruntime_s']:.3f} s, torch {lat['torch_s']:.3f} s (ratio {lat['ratio']:.2f})")
-    lines.append(f"metadata {json.dumps(card['metadata'])}")
+    wokada = card["metadata_props"].get(WOKADA_METADATA_KEY)
+    lines.append(f"metadata {json.dumps(wokada)}" if wokada is not None else
+                 f"metadata only `{OUR_METADATA_KEY}` (no w-okada entry: the rvc interface is not for that client)")
     lines += [f"note     {n}" for n in card["notes"]]
     return "\n".join(lines)

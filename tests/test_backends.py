@@ -54,6 +54,15 @@ def test_onnx_info_with_and_without_metadata(exported, tmp_path):
     n_torch = sum(p.numel() for p in load_model(TINY_TEACHER).remove_weight_norm().parameters())
     assert 0.99 * n_torch <= rvc.info.params <= 1.01 * n_torch
 
+    # the rvc file's rate comes from our entry: it has no w-okada `metadata` (w-okada would take it as a slot)
+    assert {p.key for p in onnx.load(str(exported["rvc"])).metadata_props} == {"distill_rvc"}
+    theirs = onnx.load(str(exported["wokada"]))  # as w-okada's own exporter writes it: its entry only
+    kept = [p for p in theirs.metadata_props if p.key == "metadata"]
+    del theirs.metadata_props[:]
+    theirs.metadata_props.extend(kept)
+    onnx.save(theirs, str(tmp_path / "theirs.onnx"))
+    assert (OrtBackend(tmp_path / "theirs.onnx").info.sr, OrtBackend(tmp_path / "theirs.onnx").info.hop) == (40000, 400)
+
     bare = onnx.load(str(exported["rvc"]))  # what RVC's own exporter writes: no metadata at all
     del bare.metadata_props[:]
     onnx.save(bare, str(tmp_path / "bare.onnx"))

@@ -37,7 +37,8 @@ CASES = {
     "wokada-f0-fp16": dict(model="f0", interface="wokada", fp16=True, timing_runs=0),
     "rvc-f0": dict(model="f0", interface="rvc", opset=18, timing_runs=0),
     "wokada-nof0": dict(model="nof0", interface="wokada", timing_runs=0),
-    "rvc-nof0": dict(model="nof0", interface="rvc", timing_runs=0),
+    # refused for users (RVC's OnnxRVC cannot run it); compare's timing path makes such files
+    "rvc-nof0": dict(model="nof0", interface="rvc", timing_runs=0, allow_no_f0_rvc=True),
 }
 
 # The interfaces as issue 5 lists them: name -> (dtype, rank).
@@ -95,7 +96,7 @@ def test_inputs_and_outputs_are_exactly_the_interface(exported, case):
     (audio,) = sess.get_outputs()
     assert audio.name == "audio"
     assert len(audio.shape) == (1 if CASES[case]["interface"] == "wokada" else 3)
-    assert audio.type == ("tensor(float16)" if CASES[case].get("fp16") else "tensor(float)")
+    assert audio.type == "tensor(float)"  # float32 in fp16 files too: w-okada's int16 conversion needs it
     # Batch 1, full-width features (a student's projection is inside), time axis dynamic.
     width = 768 if CASES[case]["model"] == "f0" else 256
     features = sess.get_inputs()[0]
@@ -104,7 +105,7 @@ def test_inputs_and_outputs_are_exactly_the_interface(exported, case):
         assert sess.get_inputs()[-1].shape == [1, 192, "T"]
 
 
-@pytest.mark.parametrize("case", ["wokada-f0", "rvc-nof0"])
+@pytest.mark.parametrize("case", ["wokada-f0", "wokada-nof0"])
 def test_metadata_json_is_what_the_wokada_client_reads(exported, case):
     path, card = exported(case)
     meta = json.loads(_session(path).get_modelmeta().custom_metadata_map["metadata"])  # as _setInfoByONNX does
@@ -115,7 +116,23 @@ def test_metadata_json_is_what_the_wokada_client_reads(exported, case):
         "samplingRate": 40000, "f0": v2, "embChannels": 768 if v2 else 256, "embedder": "hubert_base",
         "embOutputLayer": 12 if v2 else 9, "useFinalProj": not v2,
     }
-    assert card["metadata"] == meta
+    assert card["metadata_props"]["metadata"] == meta
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_only_wokada_files_carry_the_wokada_metadata(exported, case):
+    """w-okada takes any file with a `metadata` entry as a slot; an rvc-interface file would
+    then fail at its first inference. Ours (`distill_rvc`) is in every file."""
+    path, card = exported(case)
+    props = {p.key: json.loads(p.value) for p in onnx.load(str(path)).metadata_props}
+    wokada = CASES[case]["interface"] == "wokada"
+    assert set(props) == ({"metadata", "distill_rvc"} if wokada else {"distill_rvc"})
+    ours = props["distill_rvc"]
+    assert (ours["interface"], ours["sample_rate"], ours["hop_length"], ours["f0"]) == \
+        (CASES[case]["interface"], 40000, 400, CASES[case]["model"] == "f0")
+    assert card["metadata_props"] == props
+    if not wokada:
+        assert any("not the w-okada client" in n for n in card["notes"])
 
 
 def _reference_inputs(config, seconds: float, seed: int):
@@ -278,6 +295,75 @@ def test_cli_refuses_bad_requests_with_one_line(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def _onnxrvc_style_run(path, phone, pitch, pitchf, ds, rnd):
+    """As RVC's OnnxRVC feeds a file: six inputs by position, whatever the file's names."""
+    sess = _session(path)
+    ins = sess.get_inputs()
+    feed = {ins[0].name: phone, ins[1].name: np.array([phone.shape[1]], np.int64), ins[2].name: pitch,
+            ins[3].name: pitchf, ins[4].name: ds, ins[5].name: rnd}
+    return sess.run(None, feed)[0]
+
+
+def test_onnxrvc_style_runner_reads_f0_rvc_files_and_no_f0_ones_are_refused(exported, models, tmp_path):
+    t = 50
+    args = (np.random.default_rng(0).standard_normal((1, t, 768)).astype(np.float32), np.full((1, t), 60),
+            np.full((1, t), 220.0, np.float32), np.array([0]), np.zeros((1, 192, t), np.float32))
+    audio = _onnxrvc_style_run(exported("rvc-f0")[0], *args)
+    assert audio.shape == (1, 1, t * 400) and np.isfinite(audio).all() and np.abs(audio).max() > 0
+    # why the refusal: a no-f0 graph has four inputs, and the positional runner fails on it
+    internal, _ = exported("rvc-nof0")
+    assert len(_session(internal).get_inputs()) == 4
+    with pytest.raises(IndexError):
+        _onnxrvc_style_run(internal, args[0][..., :256], *args[1:])
+    with pytest.raises(DistillRVCError, match="--interface wokada"):
+        export_onnx(models["nof0"], tmp_path / "x.onnx", interface="rvc", timing_runs=0)
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_refuses_a_no_f0_rvc_export(tmp_path):
+    from distill_rvc.checkpoint import save_model
+
+    src = tmp_path / "src"
+    src.mkdir()
+    nof0 = src / "nof0.pth"
+    save_model(make_tiny_teacher(seed=7, config=NOF0_CONFIG), nof0)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = CliRunner().invoke(cli, ["export", str(nof0), "--out", str(out / "x.onnx"), "--interface", "rvc"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and "OnnxRVC" in result.output and "--interface wokada" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not list(out.iterdir())
+
+
+def test_fp16_wokada_audio_is_float32_and_int16_conversion_never_wraps(exported, models):
+    """w-okada computes (audio * 32767.5).to(int16) in the output's dtype; in float16 that
+    turns +1.0 into -32768. A model driven into clipping, exported fp16, run as the client does."""
+    import copy
+
+    from distill_rvc.onnx_export import build_graph, format_summary
+
+    loud = copy.deepcopy(models["f0"]).remove_weight_norm().eval()
+    with torch.no_grad():
+        loud.dec.conv_post.weight.mul_(50.0)  # the output now clips at +-1 much of the time
+    graph, _ = build_graph(loud, "wokada", fp16=True, simplify_graph=False)
+    sess = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].type == "tensor(float16)"  # the client's fp16 detection
+    assert sess.get_outputs()[0].type == "tensor(float)"
+    phone, lengths, pitch, pitchf, _ = _reference_inputs(loud.config, 1.0, seed=11)
+    audio = sess.run(None, {"feats": phone.numpy().astype(np.float16), "p_len": lengths.numpy(),
+                            "pitch": pitch.numpy(), "pitchf": pitchf.numpy(), "sid": np.array([0])})[0]
+    assert audio.dtype == np.float32
+    assert (audio == 1.0).sum() > 100 and (audio == -1.0).sum() > 100
+    pcm = (torch.from_numpy(audio) * 32767.5).to(torch.int16).numpy()  # in the output's dtype, as w-okada
+    assert pcm[audio == 1.0].min() == 32767 and pcm[audio == -1.0].max() == -32767
+    assert np.all(np.sign(pcm[np.abs(audio) > 0.01]) == np.sign(audio[np.abs(audio) > 0.01]))  # nothing wraps
+    # the card and the summary say so
+    path, card = exported("wokada-f0-fp16")
+    assert [(o["name"], o["dtype"]) for o in card["outputs"]] == [("audio", "float32")]
+    assert "audio float32" in format_summary(card, path, path.with_suffix(".json"))
+
+
 def test_failed_parity_writes_nothing(exported, monkeypatch, tmp_path):
     path, _ = exported("rvc-nof0")
     import distill_rvc.onnx_export as ox
@@ -285,12 +371,12 @@ def test_failed_parity_writes_nothing(exported, monkeypatch, tmp_path):
     monkeypatch.setattr(ox, "trace", lambda *a, **k: onnx.load(str(path)))  # skip the slow trace
     nof0 = make_tiny_teacher(seed=7, config=NOF0_CONFIG)
     with pytest.raises(DistillRVCError, match="parity check failed"):
-        export_onnx(nof0, tmp_path / "x.onnx", interface="rvc", tolerance=1e-12, timing_runs=0)
+        export_onnx(nof0, tmp_path / "x.onnx", interface="rvc", tolerance=1e-12, timing_runs=0, allow_no_f0_rvc=True)
     assert not list(tmp_path.iterdir())
     # A different model's weights (same shapes) fail at the default tolerance too.
     other = make_tiny_teacher(seed=8, config=NOF0_CONFIG)
     with pytest.raises(DistillRVCError, match="exceeds the tolerance"):
-        export_onnx(other, tmp_path / "x.onnx", interface="rvc", timing_runs=0)
+        export_onnx(other, tmp_path / "x.onnx", interface="rvc", timing_runs=0, allow_no_f0_rvc=True)
     assert not list(tmp_path.iterdir())
 
 
@@ -305,8 +391,33 @@ def test_embedder_name_follows_the_model_file():
     assert _embedder(named(None), None) == "hubert_base"  # RVC's hubert_base.pt
     assert _embedder(named("contentvec"), None) == "hubert_base"  # Applio's name for the same network
     assert _embedder(named("japanese-hubert-base"), None) == "hubert-base-japanese"
-    assert _embedder(named("spin"), None) == "spin"  # no w-okada equivalent: kept, with a warning
-    assert _embedder(named("spin"), "contentvec") == "contentvec"
+    for other in ("spin", "spin-v2", "chinese-hubert-base", "korean-hubert-base", "custom"):
+        with pytest.raises(DistillRVCError, match=f"{other!r} content features.*--embedder"):
+            _embedder(named(other), None)  # no w-okada equivalent: refused ...
+        assert _embedder(named(other), "contentvec") == "contentvec"  # ... unless named explicitly
+
+
+def test_embedder_metadata_follows_an_applio_teachers_embedder_model(tmp_path):
+    from rvc_files import write_applio
+
+    from distill_rvc.onnx_export import build_graph
+
+    config = TINY_CONFIG.replace(n_layers=1)  # an RVC-buildable layout, small enough to trace quickly
+    path = write_applio(tmp_path / "applio.pth", config)
+    raw = torch.load(path, weights_only=True)
+    raw["embedder_model"] = "japanese-hubert-base"
+    torch.save(raw, path)
+    model = load_model(path)
+    assert model.checkpoint.metadata["embedder_model"] == "japanese-hubert-base"
+    graph, _ = build_graph(model, "wokada", simplify_graph=False)
+    props = {p.key: json.loads(p.value) for p in graph.metadata_props}
+    assert props["metadata"]["embedder"] == "hubert-base-japanese"
+    assert props["distill_rvc"]["embedder_model"] == "japanese-hubert-base"
+    raw["embedder_model"] = "spin"
+    torch.save(raw, path)
+    with pytest.raises(DistillRVCError, match="'spin'"):
+        export_onnx(path, tmp_path / "x.onnx", timing_runs=0)
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_onnxslim_simplification_keeps_the_graph_working():
