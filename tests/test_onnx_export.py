@@ -325,8 +325,7 @@ def test_cli_refuses_a_no_f0_rvc_export(tmp_path):
 
     src = tmp_path / "src"
     src.mkdir()
-    nof0 = src / "nof0.pth"
-    save_model(make_tiny_teacher(seed=7, config=NOF0_CONFIG), nof0)
+    nof0 = save_model(make_tiny_teacher(seed=7, config=NOF0_CONFIG), src / "nof0.pth").path
     out = tmp_path / "out"
     out.mkdir()
     result = CliRunner().invoke(cli, ["export", str(nof0), "--out", str(out / "x.onnx"), "--interface", "rvc"])
