@@ -13,6 +13,7 @@ fp16 fold from the fp32 one; at g ~ 0.55 it moves it by ~3e-5, at [0.5, 1.5] by 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,21 @@ def test_reference_is_independent():
     lines = (Path(__file__).parent / "rvc_reference.py").read_text().splitlines()
     imports = [ln for ln in lines if ln.startswith(("import ", "from "))]
     assert imports and not any("distill_rvc" in ln or "rvc_files" in ln for ln in imports)
+
+
+def _shared_teacher() -> Path:
+    root = Path(os.environ.get("DISTILL_RVC_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    return root / "teachers" / "ref_v2_40k.pth"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _shared_teacher().is_file(), reason="no ../shared/teachers/ref_v2_40k.pth "
+                    "(set DISTILL_RVC_SHARED to the shared folder)")
+def test_trained_teacher_matches_rvc_reference():
+    """The shared *trained* RVC teacher (RVC's own training code wrote it)."""
+    path = _shared_teacher()
+    file = torch.load(path, weights_only=True)
+    config = read_checkpoint(path).config
+    inputs = _inputs(config, 1, 48, seed=3)
+    ref = rvc_infer(file, *inputs)
+    assert (_ours(load_model(path), config, inputs) - ref).abs().max().item() <= TOL
