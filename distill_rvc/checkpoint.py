@@ -78,8 +78,9 @@ class Checkpoint:
     path: Path
     format: str
     config: SynthConfig
-    weights: dict[str, torch.Tensor]  # weight norm folded, stored dtype, enc_q kept if present
-    stored_dtype: torch.dtype
+    weights: dict[str, torch.Tensor]  # weight norm folded in fp32 (as RVC folds), the rest in the
+    # stored dtype, enc_q kept if present
+    stored_dtype: torch.dtype  # the file's dtype (before folding)
     stored_counts: dict[str, int]  # values per top-level part as stored (weight-norm g and v
     # counted, like RVC's own counts): {"enc_p": ..., "flow": ..., "dec": ..., "emb_g": ...}
     file_bytes: int

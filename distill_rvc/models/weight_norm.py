@@ -37,7 +37,14 @@ def magnitude(weight: torch.Tensor) -> torch.Tensor:
 
 
 def fold_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Replace every (g, v) pair, under either naming, by the folded `weight` (in v's dtype)."""
+    """Replace every (g, v) pair, under either naming, by the folded `weight`, in float32
+    (float64 stays float64).
+
+    RVC folds in fp32: its model is fp32, load_state_dict copies the fp16 g and v into fp32
+    parameters and the weight-norm hook computes g * v / ||v|| in fp32. Rounding the folded
+    weight back to the file's fp16 moves the audio by ~4e-4; in fp32 it matches RVC to ~1e-6.
+    Tensors that are not weight-normed keep their stored dtype.
+    """
     out: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
         g_suffix = next((s for s in _G_SUFFIXES if key.endswith(s)), None)
@@ -49,7 +56,8 @@ def fold_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             v = sd.get(prefix + _V_SUFFIXES[_G_SUFFIXES.index(g_suffix)])
             if v is None:
                 raise KeyError(f"{key} has no matching weight_v")
-            out[prefix + ".weight"] = fold(value.float(), v.float()).to(v.dtype)
+            dtype = torch.promote_types(torch.promote_types(value.dtype, v.dtype), torch.float32)
+            out[prefix + ".weight"] = fold(value.to(dtype), v.to(dtype))
         else:
             out[key] = value
     orphans = [k for k in sd if k.endswith(_V_SUFFIXES) and
