@@ -393,7 +393,17 @@ def test_cli_prune_prints_the_report(tmp_path):
         assert line in result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["widths"]["after"]["enc_p"] == report["widths"]["before"]["enc_p"]  # --parts dec
+    assert report["widths_mode"] == "rvc" and "project format" not in result.output
+    assert "widths     dec conv_pre 22, stages 11/5/2/1" in result.output  # halving (floored, as RVC does)
     assert load_model(out).dec.conv_pre.out_channels == 22
+
+    free = CliRunner().invoke(cli, ["prune", "--model", str(TINY_TEACHER), "--out", str(tmp_path / "f.pth"),
+                                    "--ratio", "0.3", "--round-to", "1", "--widths", "free", "--parts", "dec",
+                                    "--latency-seconds", "0", "--quiet"])
+    assert free.exit_code == 0, free.output
+    assert "free widths" in free.output
+    assert free.output.rstrip().splitlines()[-1].startswith(
+        "format     this model is in distill-rvc's project format: RVC, Applio and w-okada cannot load it")
 
 
 @pytest.mark.parametrize("args, message", [
