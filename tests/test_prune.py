@@ -536,3 +536,17 @@ def test_free_widths_at_round_to_8_are_the_project_format(tmp_path, wide_file):
         "format     this model is in distill-rvc's project format: RVC, Applio and w-okada cannot load it "
         "(decoder stages 32/16/8/8 do not halve from conv_pre 64 (RVC builds 32/16/8/4))")
     assert load_model(tmp_path / "free.pth").checkpoint.metadata["embedder_model"] == "japanese-hubert-base"
+
+
+def test_an_applio_teachers_voice_metadata_travels_to_the_pruned_file(tmp_path):
+    from make_tiny_teacher import TINY_CONFIG
+    from rvc_files import write_applio
+
+    source = write_applio(tmp_path / "applio.pth", TINY_CONFIG)
+    report = prune(source, tmp_path / "p.pth", ratio=0.5, latency_seconds=0, progress=False)
+    assert report.format == FORMAT_STUDENT_RVC
+    meta = load_model(tmp_path / "p.pth").checkpoint.metadata
+    assert {k: meta.get(k) for k in ("embedder_model", "speakers_id", "vocoder", "model_name", "author")} == \
+        {"embedder_model": "contentvec", "speakers_id": 1, "vocoder": "HiFi-GAN", "model_name": "someone",
+         "author": "someone"}
+    assert meta["info"] == "distill-rvc pruned (0.50) from applio.pth"
