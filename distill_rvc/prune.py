@@ -139,8 +139,8 @@ def rvc_widths(widths: Arch, ratio: float, round_to: int = 1, parts: tuple[str, 
         else:
             stages = [pre // 2 ** (i + 1) for i in range(len(d["ups"]))]
             per_stage = len(d["resblocks"]) // len(stages)
-            out["dec"] = {"conv_pre": pre, "ups": stages,
-                          "resblocks": [[stages[k // per_stage]] * len(block) for k, block in enumerate(d["resblocks"])]}
+            inner = [[stages[k // per_stage]] * len(block) for k, block in enumerate(d["resblocks"])]
+            out["dec"] = {"conv_pre": pre, "ups": stages, "resblocks": inner}
     if "ffn" in parts:
         ffn = widths["enc_p"]["ffn"]
         out["enc_p"] = {"ffn": [min(kept_width(w, ratio, round_to) for w in ffn)] * len(ffn)}
@@ -501,8 +501,9 @@ class PruneReport:
 
 def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = None, data: str | Path | None = None,
           ratio: float | None = None, steps: int = 1, importance: str = "magnitude", round_to: int = 8,
-          widths_mode: str = "rvc", parts: tuple[str, ...] = PARTS, target_params: int | None = None, target_macs: float | None = None,
-          recover_steps: int = 0, recipe=None, batch_size: int | None = None, device: str | None = None,
+          widths_mode: str = "rvc", parts: tuple[str, ...] = PARTS, target_params: int | None = None,
+          target_macs: float | None = None, recover_steps: int = 0, recipe=None, batch_size: int | None = None,
+          device: str | None = None,
           run_dir: str | Path | None = None, report: str | Path | None = None, latency_seconds: float = 2.0,
           latency_runs: int = 3, threads: int | None = None, half: bool = True, progress: bool = True,
           dataset=None) -> PruneReport:
@@ -513,10 +514,10 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
     (default: the unpruned model itself) on the dataset cache `data` (or an in-memory
     `dataset`). `target_params` / `target_macs` (MAC per second of audio) replace `ratio` by
     the smallest ratio that meets them. `widths_mode` "rvc" keeps the widths RVC-buildable
-    (`rvc_widths`), "free" rounds every layer on its own (`scaled_widths`). `recipe` (name, path or Recipe) sets recovery's
-    training and losses (default: the model's own teach recipe, else "4gb"); `batch_size`
-    overrides its batch. `latency_seconds=0` skips the CPU timing. Returns the report, also
-    written as JSON to `report` when given.
+    (`rvc_widths`), "free" rounds every layer on its own (`scaled_widths`). `recipe` (name,
+    path or Recipe) sets recovery's training and losses (default: the model's own teach recipe,
+    else "4gb"); `batch_size` overrides its batch. `latency_seconds=0` skips the CPU timing.
+    Returns the report, also written as JSON to `report` when given.
     """
     from tqdm.auto import tqdm
 
@@ -714,8 +715,8 @@ def format_report(report: PruneReport) -> str:
                  f"enc_p ffn {'/'.join(map(str, report.widths['after']['enc_p']['ffn']))}")
     if report.format == FORMAT_PROJECT:
         hint = "; --widths rvc (the default) picks widths RVC can build" if report.widths_mode == "free" else ""
-        lines.append(f"format     this model is in distill-rvc's project format: RVC, Applio and w-okada cannot load it "
-                     f"({report.not_rvc_because}); written as {written}{hint}")
+        lines.append("format     this model is in distill-rvc's project format: RVC, Applio and w-okada cannot "
+                     f"load it ({report.not_rvc_because}); written as {written}{hint}")
     return "\n".join(lines)
 
 

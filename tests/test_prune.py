@@ -452,8 +452,8 @@ def test_rvc_widths_halve_never_grow_and_give_one_ffn_width():
     assert plan["dec"] == _uniform(160) and plan["enc_p"]["ffn"] == [192] * 3
     assert not_rvc_because(TINY_CONFIG_128, {"dec": plan["dec"], "enc_p": plan["enc_p"]}) is None
     # Nothing fits when a stage is already 0-wide in RVC's terms: per-layer widths instead.
-    narrow = {"dec": {"conv_pre": 8, "ups": [4, 2, 1, 1], "resblocks": [[w] * 3 for w in (4,) * 3 + (2,) * 3 + (1,) * 6]},
-              "enc_p": {"ffn": [32]}}
+    blocks = [[w] * 3 for w in (4,) * 3 + (2,) * 3 + (1,) * 6]
+    narrow = {"dec": {"conv_pre": 8, "ups": [4, 2, 1, 1], "resblocks": blocks}, "enc_p": {"ffn": [32]}}
     assert rvc_conv_pre(narrow["dec"], 0.5, 8) is None
     assert planned_widths(narrow, 0.5, 1)["dec"] == scaled_widths(narrow, 0.5, 1)["dec"]
     with pytest.raises(DistillRVCError, match="unknown widths mode"):
