@@ -529,8 +529,14 @@ class _Amount(click.ParamType):
 @click.option("--importance", type=click.Choice(["magnitude", "taylor"]), default="magnitude", show_default=True,
               help="How channels are ranked: weight magnitude, or Taylor |w * grad| from distillation-loss gradients "
                    "on --data.")
+@click.option("--widths", "widths_mode", type=click.Choice(["rvc", "free"]), default="rvc", show_default=True,
+              help="rvc: one decoder width (stages halving, as RVC builds them) and one FFN width, so RVC, Applio "
+                   "and w-okada load the result; free: every layer rounded on its own (usually distill-rvc's "
+                   "project format, which only distill-rvc reads).")
 @click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Keep widths at multiples of this (hardware-friendly); layers this narrow or narrower stay whole.")
+              help="Hardware-friendly widths: with --widths rvc the decoder width moves at most this many channels "
+                   "to land on a multiple of it (times powers of two where it can); with free every layer is a "
+                   "multiple of it (layers this narrow stay whole).")
 @click.option("--parts", type=click.Choice(["all", "dec", "ffn"]), default="all", show_default=True,
               help="What to prune: the decoder and enc_p's FFN widths (all), or only one of them.")
 @click.option("--recipe", default=None,
@@ -548,22 +554,23 @@ class _Amount(click.ParamType):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prune(model: str, teacher: str | None, data: str | None, out: str, ratio: float | None,
           target_params: float | None, target_macs: float | None, steps: int, recover_steps: int, importance: str,
-          round_to: int, parts: str, recipe: str | None, batch_size: int | None, device: str | None,
+          round_to: int, widths_mode: str, parts: str, recipe: str | None, batch_size: int | None, device: str | None,
           run_dir: str | None, report_path: str | None, latency_seconds: float, threads: int | None,
           quiet: bool) -> None:
     """Prune MODEL's decoder and prior-encoder FFN channels with Torch-Pruning, optionally with
     recovery distillation toward the teacher between steps, and print a before/after report.
 
     The latent width, enc_p's hidden width, conv_post, the NSF source and the flow are kept, so
-    the ONNX interfaces and real-time clients see the same inputs. Uniformly pruned widths
-    stay in RVC's file format; others are written in distill-rvc's format (per-layer widths),
-    which `inspect`, `export` and `compare` read.
+    the ONNX interfaces and real-time clients see the same inputs. With --widths rvc (the
+    default) the widths stay ones RVC can build, so the file stays in RVC's format; --widths
+    free writes distill-rvc's format (per-layer widths), which only `inspect`, `export` and
+    `compare` read: the report then says so.
     """
     from .prune import PARTS, format_report
     from .prune import prune as run_prune
 
     result = run_prune(model, out, teacher=teacher, data=data, ratio=ratio, steps=steps, importance=importance,
-                       round_to=round_to, parts=PARTS if parts == "all" else (parts,),
+                       round_to=round_to, widths_mode=widths_mode, parts=PARTS if parts == "all" else (parts,),
                        target_params=int(target_params) if target_params else None, target_macs=target_macs,
                        recover_steps=recover_steps, recipe=recipe, batch_size=batch_size, device=device,
                        run_dir=run_dir, report=report_path, latency_seconds=latency_seconds, threads=threads,

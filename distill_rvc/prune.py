@@ -1,8 +1,9 @@
 """`prune()`: structured pruning of a teacher or student with Torch-Pruning, then recovery distillation.
 
     load the model (and its teacher) -> the widths of each step: `ratio * i / steps` of the
-    original widths removed, rounded to `round_to` (or the ratio that meets a global
-    --target-params / --target-macs budget)
+    original widths removed (or the ratio that meets a global --target-params / --target-macs
+    budget), as RVC-buildable widths ("rvc", the default: see `rvc_widths`) or per layer
+    rounded to `round_to` ("free": see `scaled_widths`)
     -> per step: rank channels (magnitude, or Taylor from distillation-loss gradients), remove
        the lowest through torch-pruning's dependency graph, then distil the pruned model
        back toward the teacher for `recover_steps` (the teach trainer, the same losses)
@@ -46,17 +47,18 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .atomic import write_json
+from .checkpoint import FORMAT_PROJECT, build_model, load_model, save_model
 from .options import resolve_device
-from .checkpoint import build_model, load_model, save_model
 from .errors import DistillRVCError
 from .models import Synthesizer
-from .models.arch import Arch, normalize, widths_of
+from .models.arch import Arch, normalize, not_rvc_because, widths_of
 from .models.weight_norm import remove_weight_norm
 
 log = logging.getLogger(__name__)
 
 PARTS = ("dec", "ffn")
 IMPORTANCES = ("magnitude", "taylor")
+WIDTH_MODES = ("rvc", "free")  # one RVC-buildable width per part, or every layer's own width
 DEFAULT_RECIPE = "4gb"  # recovery settings for models that were not taught by distill-rvc (teachers)
 MAX_RATIO = 0.95  # the highest ratio a --target-params/--target-macs search may pick
 FIDELITY = "held-out log-mel L1 vs the teacher (lower is closer)"
@@ -87,6 +89,73 @@ def scaled_widths(widths: Arch, ratio: float, round_to: int = 1, parts: tuple[st
     return out
 
 
+def rvc_conv_pre(dec: dict[str, Any], ratio: float, round_to: int = 1) -> int | None:
+    """The decoder width (conv_pre, RVC's upsample_initial_channel C) for `ratio` when every
+    stage must be C // 2^(i+1) and every ResBlock1 inner width its stage's, as RVC builds it.
+
+    The ideal is C0 * (1 - ratio). Of the widths at most `round_to` channels from it, the one on
+    the coarsest grid is taken: multiples of round_to * 2^n (n stages: every stage a multiple of
+    round_to), then round_to * 2^(n-1), ..., each also a multiple of 2^n (exact halvings), then
+    any multiple of round_to, then any width (RVC floors the halvings). With round_to 8 and RVC's
+    4 stages: a 224-wide decoder at 0.5 -> 112 (56/28/14/7), at 0.3 -> 160 (80/40/20/10); a
+    512-wide one at 0.3 -> 352 (176/88/44/22). Never wider than what `dec` has (each stage and
+    inner width must only lose channels: the ideal is capped there first); None when not even
+    2^n (one channel per stage) fits.
+    """
+    pre, ups, blocks = dec["conv_pre"], dec["ups"], dec["resblocks"]
+    n = len(ups)
+    per_stage = len(blocks) // n
+    widest = pre  # the widest C whose floored halvings fit inside every current width
+    for i, width in enumerate(ups):
+        narrowest = min([width] + [w for block in blocks[i * per_stage:(i + 1) * per_stage] for w in block])
+        widest = min(widest, (narrowest + 1) * 2 ** (i + 1) - 1)
+    if widest < 2 ** n:
+        return None
+    if ratio <= 0 and widest == pre:
+        return pre
+    ideal = min(pre * (1 - ratio), widest)
+    grids = list(dict.fromkeys([math.lcm(round_to * 2 ** k, 2 ** n) for k in range(n, -1, -1)] + [round_to, 1]))
+    for q in grids:
+        c = min(max(q * math.floor(ideal / q + 0.5), q), q * (widest // q))
+        if c >= 2 ** n and abs(c - ideal) <= round_to:
+            return c
+    return min(max(math.floor(ideal + 0.5), 2 ** n), widest)
+
+
+def rvc_widths(widths: Arch, ratio: float, round_to: int = 1, parts: tuple[str, ...] = PARTS) -> Arch:
+    """The widths after removing about `ratio` of the channels, kept RVC-buildable: one decoder
+    width (`rvc_conv_pre`; stages halving, inner widths equal to their stage) and one FFN width
+    (the narrowest layer's `kept_width`). A decoder where no such width fits keeps per-layer
+    widths (`scaled_widths`), and the model is then written in the project format."""
+    out = copy.deepcopy(widths)
+    if ratio <= 0:
+        return out
+    if "dec" in parts:
+        d = widths["dec"]
+        pre = rvc_conv_pre(d, ratio, round_to)
+        if pre is None:
+            log.warning("no RVC-buildable decoder width fits in conv_pre %d, stages %s: pruning per layer",
+                        d["conv_pre"], d["ups"])
+            out["dec"] = scaled_widths(widths, ratio, round_to, ("dec",))["dec"]
+        else:
+            stages = [pre // 2 ** (i + 1) for i in range(len(d["ups"]))]
+            per_stage = len(d["resblocks"]) // len(stages)
+            inner = [[stages[k // per_stage]] * len(block) for k, block in enumerate(d["resblocks"])]
+            out["dec"] = {"conv_pre": pre, "ups": stages, "resblocks": inner}
+    if "ffn" in parts:
+        ffn = widths["enc_p"]["ffn"]
+        out["enc_p"] = {"ffn": [min(kept_width(w, ratio, round_to) for w in ffn)] * len(ffn)}
+    return out
+
+
+def planned_widths(widths: Arch, ratio: float, round_to: int = 1, parts: tuple[str, ...] = PARTS,
+                   mode: str = "rvc") -> Arch:
+    """`rvc_widths` (mode "rvc") or `scaled_widths` (mode "free")."""
+    if mode not in WIDTH_MODES:
+        raise DistillRVCError(f"unknown widths mode {mode!r} (expected {' or '.join(WIDTH_MODES)})")
+    return (rvc_widths if mode == "rvc" else scaled_widths)(widths, ratio, round_to, parts)
+
+
 def count_params(model: nn.Module) -> dict[str, int]:
     """Parameters per top-level part as used for inference (no enc_q), plus "total"."""
     counts = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()
@@ -101,7 +170,8 @@ def params_of(config, arch: Arch) -> int:
 
 
 def ratio_for_target(config, widths: Arch, *, round_to: int = 1, parts: tuple[str, ...] = PARTS,
-                     params: int | None = None, macs: float | None = None, max_ratio: float = MAX_RATIO) -> float:
+                     params: int | None = None, macs: float | None = None, max_ratio: float = MAX_RATIO,
+                     mode: str = "rvc") -> float:
     """The smallest ratio whose widths bring the model to at most `params` parameters or
     `macs` multiply-accumulates per second of audio (bisection; widths only, no weights)."""
     from .distill.planner import macs_per_second
@@ -111,7 +181,7 @@ def ratio_for_target(config, widths: Arch, *, round_to: int = 1, parts: tuple[st
     target, unit = (params, "parameters") if params is not None else (macs, "MAC per second of audio")
 
     def cost(ratio: float) -> float:
-        arch = scaled_widths(widths, ratio, round_to, parts)
+        arch = planned_widths(widths, ratio, round_to, parts, mode)
         return params_of(config, arch) if params is not None else macs_per_second(config, arch=arch)
 
     if cost(0.0) <= target:
@@ -411,6 +481,7 @@ class PruneReport:
     steps: int
     importance: str
     round_to: int
+    widths_mode: str
     parts: list[str]
     target: dict[str, float] | None
     recover_steps: int
@@ -422,6 +493,8 @@ class PruneReport:
     schedule: list[dict[str, Any]] = field(default_factory=list)  # per step: ratio, params, importance, fidelity
     latency: dict[str, Any] = field(default_factory=dict)  # seconds_of_audio, threads, runs
     run_dir: str | None = None
+    written: str | None = None  # the file save_model wrote (its suffix may differ from `out`'s)
+    not_rvc_because: str | None = None  # why RVC, Applio and w-okada cannot load it (project format)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -429,8 +502,9 @@ class PruneReport:
 
 def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = None, data: str | Path | None = None,
           ratio: float | None = None, steps: int = 1, importance: str = "magnitude", round_to: int = 8,
-          parts: tuple[str, ...] = PARTS, target_params: int | None = None, target_macs: float | None = None,
-          recover_steps: int = 0, recipe=None, batch_size: int | None = None, device: str | None = None,
+          widths_mode: str = "rvc", parts: tuple[str, ...] = PARTS, target_params: int | None = None,
+          target_macs: float | None = None, recover_steps: int = 0, recipe=None, batch_size: int | None = None,
+          device: str | None = None,
           run_dir: str | Path | None = None, report: str | Path | None = None, latency_seconds: float = 2.0,
           latency_runs: int = 3, threads: int | None = None, half: bool = True, progress: bool = True,
           dataset=None) -> PruneReport:
@@ -440,10 +514,11 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
     `steps` equal steps, each followed by `recover_steps` of distillation toward `teacher`
     (default: the unpruned model itself) on the dataset cache `data` (or an in-memory
     `dataset`). `target_params` / `target_macs` (MAC per second of audio) replace `ratio` by
-    the smallest ratio that meets them. `recipe` (name, path or Recipe) sets recovery's
-    training and losses (default: the model's own teach recipe, else "4gb"); `batch_size`
-    overrides its batch. `latency_seconds=0` skips the CPU timing. Returns the report, also
-    written as JSON to `report` when given.
+    the smallest ratio that meets them. `widths_mode` "rvc" keeps the widths RVC-buildable
+    (`rvc_widths`), "free" rounds every layer on its own (`scaled_widths`). `recipe` (name,
+    path or Recipe) sets recovery's training and losses (default: the model's own teach recipe,
+    else "4gb"); `batch_size` overrides its batch. `latency_seconds=0` skips the CPU timing.
+    Returns the report, also written as JSON to `report` when given.
     """
     from tqdm.auto import tqdm
 
@@ -452,6 +527,8 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
     model_path, out = Path(model), Path(out)
     _check_options(ratio, steps, importance, round_to, parts, target_params, target_macs, recover_steps,
                    batch_size, out)
+    if widths_mode not in WIDTH_MODES:
+        raise DistillRVCError(f"--widths must be {' or '.join(WIDTH_MODES)}, not {widths_mode!r}")
     student = load_model(model_path)
     target_model = load_model(teacher) if teacher else None
     if target_model is not None:
@@ -486,7 +563,7 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
     target = None
     if target_params is not None or target_macs is not None:
         ratio = ratio_for_target(student.config, base, round_to=round_to, parts=parts, params=target_params,
-                                 macs=target_macs)
+                                 macs=target_macs, mode=widths_mode)
         target = {"params": target_params} if target_params is not None else {"macs_per_s": target_macs}
         log.info("ratio %.4f meets the target %s", ratio, target)
     ratio = 0.3 if ratio is None else ratio
@@ -500,7 +577,7 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
     with tqdm(total=steps, desc="prune", unit="step", disable=not progress, dynamic_ncols=True) as bar:
         for i in range(1, steps + 1):
             step_ratio = ratio * i / steps
-            widths = scaled_widths(base, step_ratio, round_to, parts)
+            widths = planned_widths(base, step_ratio, round_to, parts, widths_mode)
             grads = recovery.gradients(i) if (recovery and importance == "taylor") else None
             used = prune_synthesizer(student, widths, importance, grads)
             row: dict[str, Any] = {"step": i, "ratio": round(step_ratio, 6), "params": count_params(student)["total"],
@@ -523,15 +600,18 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
                if k not in ("info", "fidelity", "params", "steps", "not_rvc_because", "prune")}
     final = schedule[-1]["mel_l1_recovered"] if recover_steps else schedule[-1]["mel_l1_pruned"]
     fidelity = {"metric": FIDELITY, "unpruned": unpruned, "final": final}
-    settings = {"ratio": ratio, "steps": steps, "importance": importance, "round_to": round_to, "parts": list(parts),
+    settings = {"ratio": ratio, "steps": steps, "importance": importance, "round_to": round_to,
+                "widths": widths_mode, "parts": list(parts),
                 "recover_steps": recover_steps, "target": target,
                 "recipe": recovery.recipe.name if recovery else None,
                 "model_sha256": file_sha256(model_path), "teacher_sha256": file_sha256(teacher) if teacher else None}
     metadata = {**carried, "info": f"distill-rvc pruned ({ratio:.2f}) from {model_path.name}",
                 "prune": settings, "fidelity": fidelity, "params": count_params(student)}
-    saved = save_model(student, out, metadata=metadata, half=half)
-    out, fmt = saved.path, saved.format  # a project-format file goes to .drvc.pt, not .pth
-    after = _describe(student) | {"file_bytes": out.stat().st_size}
+    saved = save_model(student, out, metadata=metadata, half=half)  # project format: .drvc.pt, not .pth
+    fmt, written = saved.format, saved.path
+    why = (not_rvc_because(student.config, student.arch) or student.config.fits_rvc()[1]
+           if fmt == FORMAT_PROJECT else None)
+    after = _describe(student) | {"file_bytes": written.stat().st_size}
     latency: dict[str, Any] = {}
     if latency_seconds > 0:
         times = cpu_latency({"before": original, "after": student}, latency_seconds, latency_runs, threads)
@@ -540,10 +620,11 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
                    "runs": latency_runs}
     result = PruneReport(
         model=str(model_path), teacher=str(teacher) if teacher else None, out=str(out), format=fmt, ratio=ratio,
-        steps=steps, importance=importance, round_to=round_to, parts=list(parts), target=target,
+        steps=steps, importance=importance, round_to=round_to, widths_mode=widths_mode, parts=list(parts),
+        target=target,
         recover_steps=recover_steps, recipe=settings["recipe"], before=before, after=after,
         widths={"before": base, "after": widths_of(student)}, fidelity=fidelity, schedule=schedule,
-        latency=latency, run_dir=str(run_dir) if run_dir else None)
+        latency=latency, run_dir=str(run_dir) if run_dir else None, written=str(written), not_rvc_because=why)
     if report is not None:
         write_json(report, result.to_dict())
     return result
@@ -591,10 +672,12 @@ def format_report(report: PruneReport) -> str:
     b, a = report.before, report.after
     plan = (f"{report.steps} step{'s' if report.steps > 1 else ''} to ratio {report.ratio:.3f}"
             + (f" (for the target {_target(report.target)})" if report.target else "")
-            + f", {report.importance} importance, round_to {report.round_to}, parts {'+'.join(report.parts)}")
+            + f", {report.importance} importance, {report.widths_mode} widths, round_to {report.round_to}, "
+            f"parts {'+'.join(report.parts)}")
     recovery = (f"{report.recover_steps} recovery steps after each ({report.recipe} recipe), logs in {report.run_dir}"
                 if report.recover_steps else "no recovery distillation")
-    lines = [f"pruned     {report.out} ({report.format})", f"schedule   {plan}; {recovery}",
+    written = report.written or report.out
+    lines = [f"pruned     {written} ({report.format})", f"schedule   {plan}; {recovery}",
              f"{'':<11}{'before':>14} {'after':>14} {'ratio':>7}"]
 
     def row(name: str, x: float, y: float, fmt) -> str:
@@ -625,6 +708,10 @@ def format_report(report: PruneReport) -> str:
     d = report.widths["after"]["dec"]
     lines.append(f"widths     dec conv_pre {d['conv_pre']}, stages {'/'.join(map(str, d['ups']))}; "
                  f"enc_p ffn {'/'.join(map(str, report.widths['after']['enc_p']['ffn']))}")
+    if report.format == FORMAT_PROJECT:
+        hint = "; --widths rvc (the default) picks widths RVC can build" if report.widths_mode == "free" else ""
+        lines.append("format     this model is in distill-rvc's project format: RVC, Applio and w-okada cannot "
+                     f"load it ({report.not_rvc_because}); written as {written}{hint}")
     return "\n".join(lines)
 
 

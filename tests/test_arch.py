@@ -8,7 +8,7 @@ import torch
 
 from distill_rvc import DistillRVCError, Synthesizer, load_model, save_model
 from distill_rvc.checkpoint import FORMAT_PROJECT, FORMAT_STUDENT_RVC, build_model, read_checkpoint
-from distill_rvc.models.arch import default_widths, normalize, validate_arch, widths_of
+from distill_rvc.models.arch import default_widths, normalize, not_rvc_because, validate_arch, widths_of
 from make_tiny_teacher import TINY_CONFIG
 
 RESBLOCK2 = TINY_CONFIG.replace(resblock="2", resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3), (1, 3)))
@@ -113,3 +113,23 @@ def test_uniform_widths_are_just_another_rvc_config(tmp_path):
     assert save_model(model, tmp_path / "u.pth").format == FORMAT_STUDENT_RVC
     raw = torch.load(tmp_path / "u.pth", weights_only=True)
     assert raw["config"][4] == 20 and raw["config"][13] == 16  # filter_channels, upsample_initial_channel
+
+
+def test_not_rvc_because_names_the_first_width_rvc_cannot_express():
+    arch = default_widths(TINY_CONFIG)  # conv_pre 32, stages 16/8/4/2, inner widths = stages, ffn 32/32
+    assert not_rvc_because(TINY_CONFIG, arch) is None and not_rvc_because(TINY_CONFIG, None) is None
+    odd = copy.deepcopy(arch)
+    odd["dec"]["conv_pre"] = 22
+    odd["dec"]["ups"] = [11, 5, 2, 1]  # floored halvings: RVC builds these
+    odd["dec"]["resblocks"] = [[w] * 3 for w in [11] * 3 + [5] * 3 + [2] * 3 + [1] * 3]
+    assert not_rvc_because(TINY_CONFIG, odd) is None and normalize(TINY_CONFIG, odd)[1] is None
+    stages = copy.deepcopy(arch)
+    stages["dec"]["ups"][3] = 3
+    assert not_rvc_because(TINY_CONFIG, stages) == ("decoder stages 16/8/4/3 do not halve from conv_pre 32 "
+                                                    "(RVC builds 16/8/4/2)")
+    inner = copy.deepcopy(arch)
+    inner["dec"]["resblocks"][4] = [8, 6, 8]
+    assert not_rvc_because(TINY_CONFIG, inner) == "resblock 4 has inner widths 8/6/8, not its stage's 8"
+    ffn = copy.deepcopy(arch)
+    ffn["enc_p"]["ffn"] = [32, 24]
+    assert not_rvc_because(TINY_CONFIG, ffn) == "enc_p FFN widths 32/24 differ (RVC has one filter_channels)"

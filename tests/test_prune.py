@@ -23,9 +23,10 @@ from distill_rvc.cli import cli
 from distill_rvc.distill.recipes import load_recipe
 from distill_rvc.distill.student import build_student
 from distill_rvc.inspect_model import inspect_model
-from distill_rvc.models.arch import widths_of
+from distill_rvc.models.arch import normalize, not_rvc_because, widths_of
 from distill_rvc.models.weight_norm import apply_weight_norm
-from distill_rvc.prune import (kept_width, params_of, prune, prune_synthesizer, ratio_for_target, scaled_widths)
+from distill_rvc.prune import (format_report, kept_width, params_of, planned_widths, prune, prune_synthesizer,
+                               ratio_for_target, rvc_conv_pre, scaled_widths)
 from conftest import TINY_TEACHER
 from distill.distill_helpers import quick_recipe
 
@@ -259,23 +260,30 @@ def test_taylor_importance_ranks_by_the_loss_gradient(student):
 
 
 # --------------------------------------------------------------------------- budgets
-def test_target_params_and_macs_pick_the_smallest_sufficient_ratio(teacher):
+@pytest.mark.parametrize("mode", ["rvc", "free"])
+def test_target_params_and_macs_pick_the_smallest_sufficient_ratio(teacher, mode):
     from distill_rvc.distill.planner import macs_per_second
 
     cfg, widths = teacher.config, widths_of(teacher)
+
+    def plan(ratio):
+        return planned_widths(widths, ratio, 1, mode=mode)
+
     full = params_of(cfg, widths)
     goal = int(full * 0.8)
-    ratio = ratio_for_target(cfg, widths, params=goal)
-    assert params_of(cfg, scaled_widths(widths, ratio)) <= goal < params_of(cfg, scaled_widths(widths, ratio - 2e-4))
+    ratio = ratio_for_target(cfg, widths, params=goal, mode=mode)
+    assert params_of(cfg, plan(ratio)) <= goal < params_of(cfg, plan(ratio - 2e-4))
 
     macs = macs_per_second(cfg)
-    ratio = ratio_for_target(cfg, widths, macs=macs / 2)
-    assert macs_per_second(cfg, arch=scaled_widths(widths, ratio)) <= macs / 2
-    assert macs_per_second(cfg, arch=scaled_widths(widths, ratio - 2e-4)) > macs / 2
+    ratio = ratio_for_target(cfg, widths, macs=macs / 2, mode=mode)
+    assert macs_per_second(cfg, arch=plan(ratio)) <= macs / 2
+    assert macs_per_second(cfg, arch=plan(ratio - 2e-4)) > macs / 2
+    if mode == "rvc":  # the budget's widths are ones RVC can build
+        assert normalize(cfg, plan(ratio))[1] is None
 
-    assert ratio_for_target(cfg, widths, params=full) == 0.0
+    assert ratio_for_target(cfg, widths, params=full, mode=mode) == 0.0
     with pytest.raises(DistillRVCError, match="pruning cannot reach 1,000 parameters"):
-        ratio_for_target(cfg, widths, params=1000)  # the flow alone is larger
+        ratio_for_target(cfg, widths, params=1000, mode=mode)  # the flow alone is larger
 
 
 # ------------------------------------------------------------------- the whole command
@@ -320,12 +328,12 @@ def test_iterative_schedule_reaches_the_ratio_in_steps(tmp_path, example_data):
 
 @pytest.fixture(scope="module")
 def pruned_file(tmp_path_factory, teacher):
-    """The tiny teacher pruned at 0.3: non-uniform widths, so the project format."""
+    """The tiny teacher pruned at 0.3 with free widths: non-uniform, so the project format."""
     folder = tmp_path_factory.mktemp("pruned")
-    report = prune(TINY_TEACHER, folder / "pruned.pth", ratio=0.3, round_to=1, latency_seconds=0, half=False,
-                   progress=False)
-    assert report.out == str(folder / "pruned.drvc.pt")  # the project format is not named *.pth
-    return Path(report.out), report
+    report = prune(TINY_TEACHER, folder / "pruned.pth", ratio=0.3, round_to=1, widths_mode="free", latency_seconds=0,
+                   half=False, progress=False)
+    assert report.written == str(folder / "pruned.drvc.pt")  # the project format is not named *.pth
+    return Path(report.written), report
 
 
 def test_pruned_file_round_trips_and_inspect_reads_it(pruned_file, teacher):
@@ -343,6 +351,16 @@ def test_pruned_file_round_trips_and_inspect_reads_it(pruned_file, teacher):
     result = CliRunner().invoke(cli, ["inspect", str(path), "--no-memory"])
     assert result.exit_code == 0, result.output
     assert "pruned     dec conv_pre 22, stages 11/6/3/1; enc_p ffn 22/22" in result.output
+
+
+def test_free_widths_say_at_the_end_that_no_runtime_loads_the_file(pruned_file):
+    path, report = pruned_file
+    assert report.written == str(path) and report.widths_mode == "free"
+    assert report.not_rvc_because == "decoder stages 11/6/3/1 do not halve from conv_pre 22 (RVC builds 11/5/2/1)"
+    last = format_report(report).splitlines()[-1]
+    assert last.startswith("format     this model is in distill-rvc's project format: RVC, Applio and w-okada "
+                           "cannot load it (decoder stages 11/6/3/1")
+    assert f"written as {path}" in last and "--widths rvc" in last
 
 
 def test_ratio_zero_without_recovery_writes_the_same_model(tmp_path, teacher):
@@ -377,8 +395,17 @@ def test_cli_prune_prints_the_report(tmp_path):
         assert line in result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["widths"]["after"]["enc_p"] == report["widths"]["before"]["enc_p"]  # --parts dec
-    assert report["out"] == str(out.with_suffix(".drvc.pt"))  # project format: not named *.pth
-    assert load_model(report["out"]).dec.conv_pre.out_channels == 22
+    assert report["widths_mode"] == "rvc" and "project format" not in result.output
+    assert "widths     dec conv_pre 22, stages 11/5/2/1" in result.output  # halving (floored, as RVC does)
+    assert report["written"] == str(out) and load_model(out).dec.conv_pre.out_channels == 22
+
+    free = CliRunner().invoke(cli, ["prune", "--model", str(TINY_TEACHER), "--out", str(tmp_path / "f.pth"),
+                                    "--ratio", "0.3", "--round-to", "1", "--widths", "free", "--parts", "dec",
+                                    "--latency-seconds", "0", "--quiet"])
+    assert free.exit_code == 0, free.output
+    assert "free widths" in free.output
+    assert free.output.rstrip().splitlines()[-1].startswith(
+        "format     this model is in distill-rvc's project format: RVC, Applio and w-okada cannot load it")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -393,3 +420,135 @@ def test_cli_refuses_bad_options_in_one_line(tmp_path, args, message):
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+# -------------------------------------------------------------- RVC-buildable widths
+def _uniform(pre: int, stages: int = 4, kernels: int = 3) -> dict:
+    ups = [pre // 2 ** (i + 1) for i in range(stages)]
+    return {"conv_pre": pre, "ups": ups, "resblocks": [[ups[k // kernels]] * 3 for k in range(stages * kernels)]}
+
+
+@pytest.mark.parametrize("pre, ratio, round_to, want", [
+    (224, 0.5, 8, 112),  # the 4gb student: 56/28/14/7
+    (224, 0.3, 8, 160),  # 156.8 -> 160 (multiple of 32): 80/40/20/10
+    (512, 0.3, 8, 352),  # 358.4 -> 352 (multiple of 32): 176/88/44/22
+    (512, 0.5, 8, 256),  # on the coarsest grid (128): every stage a multiple of 8
+    (160, 0.5, 8, 80),   # the 2gb student: 40/20/10/5
+    (224, 0.3, 1, 157),  # round_to 1: the nearest width, halvings floored as RVC does (78/39/19/9)
+    (32, 0.3, 8, 16),    # the tiny teacher: 8/4/2/1
+    (32, 0.0, 8, 32),
+])
+def test_rvc_decoder_width_rule(pre, ratio, round_to, want):
+    assert rvc_conv_pre(_uniform(pre), ratio, round_to) == want
+
+
+def test_rvc_widths_halve_never_grow_and_give_one_ffn_width():
+    base = {"dec": _uniform(224), "enc_p": {"ffn": [288] * 3}}
+    plan = planned_widths(base, 0.5, 8)
+    assert plan["dec"] == _uniform(112) and plan["enc_p"]["ffn"] == [144] * 3
+    # A model already pruned per layer (stage 3 is 10 wide, one inner width 20): the decoder
+    # width is capped so that no layer would have to grow, and the result halves again.
+    free = {"dec": copy.deepcopy(_uniform(224)), "enc_p": {"ffn": [288, 200, 288]}}
+    free["dec"]["ups"][3], free["dec"]["resblocks"][7][1] = 10, 20
+    plan = planned_widths(free, 0.05, 8)
+    assert plan["dec"] == _uniform(160) and plan["enc_p"]["ffn"] == [192] * 3
+    assert not_rvc_because(TINY_CONFIG_128, {"dec": plan["dec"], "enc_p": plan["enc_p"]}) is None
+    # Nothing fits when a stage is already 0-wide in RVC's terms: per-layer widths instead.
+    blocks = [[w] * 3 for w in (4,) * 3 + (2,) * 3 + (1,) * 6]
+    narrow = {"dec": {"conv_pre": 8, "ups": [4, 2, 1, 1], "resblocks": blocks}, "enc_p": {"ffn": [32]}}
+    assert rvc_conv_pre(narrow["dec"], 0.5, 8) is None
+    assert planned_widths(narrow, 0.5, 1)["dec"] == scaled_widths(narrow, 0.5, 1)["dec"]
+    with pytest.raises(DistillRVCError, match="unknown widths mode"):
+        planned_widths(base, 0.5, 8, mode="even")
+
+
+TINY_CONFIG_128 = None  # set below (the tiny teacher's shape with a 128-wide decoder)
+
+
+def _wide_config():
+    from make_tiny_teacher import TINY_CONFIG
+
+    return TINY_CONFIG.replace(upsample_initial_channel=128, filter_channels=64)
+
+
+TINY_CONFIG_128 = _wide_config()
+VOICE_METADATA = {"embedder_model": "japanese-hubert-base", "vocoder": "HiFi-GAN", "speakers_id": 1,
+                  "recipe": "4gb", "teacher_sha256": "ab" * 32}
+
+
+@pytest.fixture(scope="module")
+def wide_file(tmp_path_factory):
+    """A model of the tiny teacher's shape with a 128-wide decoder (stages 64/32/16/8): wide
+    enough for the default round_to 8, with a student's voice metadata."""
+    from make_tiny_teacher import make_tiny_teacher
+
+    path = tmp_path_factory.mktemp("wide") / "voice.pth"
+    save_model(make_tiny_teacher(seed=3, config=TINY_CONFIG_128), path, metadata=VOICE_METADATA)
+    return path
+
+
+def _rvc_style_audio(path):
+    """Build the file as RVC's loader does (class from the 18-item config, emb_g rows as config[-3],
+    strict=False) and run it; returns (missing keys, unexpected keys, audio)."""
+    from distill_rvc.config import SynthConfig
+    from distill_rvc.models import Synthesizer
+    from distill_rvc.models.weight_norm import fold_state_dict
+
+    cpt = torch.load(path, weights_only=True)
+    config = list(cpt["config"])
+    config[-3] = cpt["weight"]["emb_g.weight"].shape[0]
+    model = Synthesizer(SynthConfig.from_rvc_list(config, version=cpt["version"], f0=bool(cpt["f0"]))).eval()
+    weights = {k: v.float() for k, v in fold_state_dict(cpt["weight"]).items()}
+    result = model.load_state_dict(weights, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("enc_q.")]
+    args, noise = _inputs(model.config)
+    with torch.no_grad():
+        audio = model.infer(*args, noise=noise, source_noise=False)
+    return missing, result.unexpected_keys, audio
+
+
+def test_default_prune_writes_a_file_rvc_builds(tmp_path, wide_file):
+    out = tmp_path / "pruned.pth"
+    report = prune(wide_file, out, ratio=0.5, latency_seconds=0, progress=False)  # round_to 8, rvc widths
+    assert report.widths_mode == "rvc" and report.round_to == 8
+    assert report.widths["after"]["dec"] == _uniform(64) and report.widths["after"]["enc_p"]["ffn"] == [32, 32]
+    assert report.format == FORMAT_STUDENT_RVC and report.not_rvc_because is None and report.written == str(out)
+    assert "project format" not in format_report(report)
+    missing, unexpected, audio = _rvc_style_audio(out)
+    assert missing == [] and unexpected == []
+    ours = load_model(out)
+    args, noise = _inputs(ours.config)
+    with torch.no_grad():
+        expected = ours.infer(*args, noise=noise, source_noise=False)
+    assert expected.abs().max() > 1e-3  # not silence
+    torch.testing.assert_close(audio, expected, rtol=0, atol=1e-4)
+    # The voice's metadata travels; prune's own settings are added.
+    meta = ours.checkpoint.metadata
+    assert {k: meta.get(k) for k in VOICE_METADATA} == VOICE_METADATA
+    assert meta["prune"]["widths"] == "rvc" and meta["prune"]["round_to"] == 8
+
+
+def test_free_widths_at_round_to_8_are_the_project_format(tmp_path, wide_file):
+    report = prune(wide_file, tmp_path / "free.pth", ratio=0.5, widths_mode="free", latency_seconds=0,
+                   progress=False)
+    assert report.widths["after"]["dec"]["ups"] == [32, 16, 8, 8]  # 8 stays whole: no halving
+    assert report.format == FORMAT_PROJECT
+    assert "config" not in torch.load(tmp_path / "free.pth", weights_only=True)
+    assert format_report(report).splitlines()[-1].startswith(
+        "format     this model is in distill-rvc's project format: RVC, Applio and w-okada cannot load it "
+        "(decoder stages 32/16/8/8 do not halve from conv_pre 64 (RVC builds 32/16/8/4))")
+    assert load_model(tmp_path / "free.pth").checkpoint.metadata["embedder_model"] == "japanese-hubert-base"
+
+
+def test_an_applio_teachers_voice_metadata_travels_to_the_pruned_file(tmp_path):
+    from make_tiny_teacher import TINY_CONFIG
+    from rvc_files import write_applio
+
+    source = write_applio(tmp_path / "applio.pth", TINY_CONFIG)
+    report = prune(source, tmp_path / "p.pth", ratio=0.5, latency_seconds=0, progress=False)
+    assert report.format == FORMAT_STUDENT_RVC
+    meta = load_model(tmp_path / "p.pth").checkpoint.metadata
+    assert {k: meta.get(k) for k in ("embedder_model", "speakers_id", "vocoder", "model_name", "author")} == \
+        {"embedder_model": "contentvec", "speakers_id": 1, "vocoder": "HiFi-GAN", "model_name": "someone",
+         "author": "someone"}
+    assert meta["info"] == "distill-rvc pruned (0.50) from applio.pth"

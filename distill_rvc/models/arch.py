@@ -124,6 +124,25 @@ def _resized(conv: nn.Module, in_channels: int | None = None, out_channels: int 
     return type(conv)(in_channels, out_channels, **kw)
 
 
+def not_rvc_because(config: SynthConfig, arch: Arch | None) -> str | None:
+    """Why RVC's 18-item config cannot express these widths (None when it can): the first of
+    stages that do not halve from conv_pre, an inner width unlike its stage, or unequal FFN widths."""
+    if arch is None:
+        return None
+    pre, ups, ffn = arch["dec"]["conv_pre"], arch["dec"]["ups"], arch["enc_p"]["ffn"]
+    halving = [pre // 2 ** (i + 1) for i in range(len(ups))]
+    if ups != halving or min(halving) < 1:
+        return (f"decoder stages {'/'.join(map(str, ups))} do not halve from conv_pre {pre} "
+                f"(RVC builds {'/'.join(map(str, halving))})")
+    nk = len(config.resblock_kernel_sizes)
+    for k, block in enumerate(arch["dec"]["resblocks"]):
+        if any(w != ups[k // nk] for w in block):
+            return f"resblock {k} has inner widths {'/'.join(map(str, block))}, not its stage's {ups[k // nk]}"
+    if len(set(ffn)) > 1:
+        return f"enc_p FFN widths {'/'.join(map(str, ffn))} differ (RVC has one filter_channels)"
+    return None
+
+
 def normalize(config: SynthConfig, arch: Arch | None) -> tuple[SynthConfig, Arch | None]:
     """(config, arch) -> the same architecture with arch=None where a config can say it.
 
