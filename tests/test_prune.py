@@ -533,11 +533,12 @@ def test_free_widths_at_round_to_8_are_the_project_format(tmp_path, wide_file):
                    progress=False)
     assert report.widths["after"]["dec"]["ups"] == [32, 16, 8, 8]  # 8 stays whole: no halving
     assert report.format == FORMAT_PROJECT
-    assert "config" not in torch.load(tmp_path / "free.pth", weights_only=True)
+    assert report.written == str(tmp_path / "free.drvc.pt") and not (tmp_path / "free.pth").exists()
+    assert "config" not in torch.load(report.written, weights_only=True)
     assert format_report(report).splitlines()[-1].startswith(
         "format     this model is in distill-rvc's project format: RVC, Applio and w-okada cannot load it "
         "(decoder stages 32/16/8/8 do not halve from conv_pre 64 (RVC builds 32/16/8/4))")
-    assert load_model(tmp_path / "free.pth").checkpoint.metadata["embedder_model"] == "japanese-hubert-base"
+    assert load_model(report.written).checkpoint.metadata["embedder_model"] == "japanese-hubert-base"
 
 
 def test_an_applio_teachers_voice_metadata_travels_to_the_pruned_file(tmp_path):
