@@ -124,6 +124,9 @@ class SynthConfig:
             return False, f"flow kernel {self.flow_kernel_size} (RVC hard-codes 5)"
         if self.window_size != 10:
             return False, f"attention window {self.window_size} (RVC hard-codes 10)"
+        if self.resblock == "2" and any(len(d) != 2 for d in self.resblock_dilation_sizes):
+            # RVC's ResBlock2 builds exactly two convs (dilation[0], dilation[1]) whatever the list holds
+            return False, "ResBlock2 with other than 2 dilations (RVC's ResBlock2 builds exactly 2 convs)"
         if self.phone_dim != PHONE_DIMS[self.version]:
             return False, f"phone_dim {self.phone_dim} (RVC {self.version} takes {PHONE_DIMS[self.version]})"
         if latent_192 and self.inter_channels != 192:

@@ -31,6 +31,10 @@ def test_fits_rvc_reasons():
     assert cfg.replace(inter_channels=96).fits_rvc()[1].startswith("latent width 96")
     assert cfg.replace(inter_channels=96).fits_rvc(latent_192=False)[0]
     assert not cfg.replace(phone_dim=128).fits_rvc()[0]
+    two = dict(resblock="2", resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3), (1, 3)))
+    assert cfg.replace(**two).fits_rvc()[0]
+    three = dict(two, resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)))  # RVC would build only 2 of 3 convs
+    assert cfg.replace(**three).fits_rvc()[1].startswith("ResBlock2 with other than 2 dilations")
 
 
 def test_invalid_configs_refused():
