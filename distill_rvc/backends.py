@@ -219,18 +219,10 @@ def _rate_from_metadata(meta: dict[str, str]) -> tuple[int | None, int | None]:
 
 # ------------------------------------------------------------------------------- opening
 def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; anything else is checked and kept."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise DistillRVCError(f"unknown device {device!r}; use cpu, cuda, cuda:1 or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DistillRVCError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu")
-    if dev.type not in ("cpu", "cuda"):
-        raise DistillRVCError(f"device {device!r} is not supported; use cpu or cuda")
-    return device
+    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; the one check of options.py, as text."""
+    from .options import resolve_device as check_device
+
+    return str(check_device(device))
 
 
 def open_backend(path: str | Path, device: str = "cpu", *, threads: int | None = None,

@@ -314,7 +314,10 @@ def export_onnx(model: str | Path | Synthesizer, out: str | Path, *, interface: 
 
     from .onnx_parity import check_parity
 
+    from .options import check_threads, check_tolerance
+
     out = Path(out)
+    tolerance, threads = check_tolerance(tolerance), check_threads(threads)
     if interface not in INTERFACES:
         raise DistillRVCError(f"unknown interface {interface!r} (expected one of {', '.join(INTERFACES)})")
     if int(opset) not in OPSETS:

@@ -99,6 +99,11 @@ def test_device_is_checked_in_one_place(take, tmp_path):
                                       "--device", "cdua"])
     _one_line_error(result, "--device 'cdua': expected auto, cpu, cuda or cuda:N")
     _one_line_error(CliRunner().invoke(cli, ["bench", "--model", "m.pth", "--device", "cdua"]), "expected auto, cpu")
+    # teach checks it before loading the teacher or the data (neither exists here)
+    teach = ["teach", "--teacher", str(tmp_path / "none.pth"), "--data", str(tmp_path), "--out", str(tmp_path / "r")]
+    _one_line_error(CliRunner().invoke(cli, teach + ["--device", "cdua"]), "--device 'cdua': expected auto, cpu")
+    result = CliRunner().invoke(cli, teach + ["--device", "auto"])  # valid: gets as far as the missing teacher
+    assert result.exit_code == 2 and "expected auto" not in result.output and "none.pth" in result.output
 
 
 def test_trainer_and_prune_use_the_shared_device_check():

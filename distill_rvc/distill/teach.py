@@ -28,6 +28,7 @@ from ..consumers import Loads, where_it_loads
 from ..dataset import Dataset
 from ..errors import DistillRVCError
 from ..memory import GB
+from ..options import resolve_device
 from .planner import MemoryPlan, plan_training
 from .recipes import Recipe, load_recipe
 from .student import build_student
@@ -65,6 +66,7 @@ def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Pat
     recipe's budget raises DistillRVCError saying what to change. `dataset` replaces the cache
     at `data` with any in-memory dataset (tests, other callers).
     """
+    resolve_device(device)  # a mistyped --device is refused before anything is loaded
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     overrides: dict[str, Any] = {}
     if steps is not None:
