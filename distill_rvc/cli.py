@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import shlex
 import sys
 
 import click
@@ -265,7 +266,7 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
     click.echo(f"student    {result.student_path} ({result.format})")
     click.echo(f"loads in   {result.loads.line()}")
     click.echo(f"params     teacher {p['teacher']:,} -> student {p['student']:,} ({p['teacher'] / p['student']:.1f}x "
-               "smaller)")
+               "smaller; as they run, weight norm folded: `inspect` counts a file's stored g and v)")
     click.echo(f"trained    {t.steps} steps in {t.seconds:.0f} s, micro-batch {t.micro_batch}")
     click.echo(f"fidelity   held-out log-mel L1 vs teacher: {f['mel_l1_init']:.3f} at init -> {f['mel_l1']:.3f} "
                f"({f['mel_l1_ratio']:.2f}x)")
@@ -273,7 +274,7 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
         click.echo(f"memory     planned peak {result.plan.total / GB:.2f} GB ({result.plan.device}), "
                    f"budget {result.plan.budget_bytes / GB:g} GB; measured peak {t.peak_memory_bytes / GB:.2f} GB "
                    f"({'CUDA max_memory_allocated' if (device or '').startswith('cuda') or _cuda() else 'process RSS'})")
-    click.echo(f"logs       tensorboard --logdir {Path(out).parent}")
+    click.echo(f"logs       tensorboard --logdir {shlex.quote(str(Path(out).parent))}")
 
 
 def _cuda() -> bool:

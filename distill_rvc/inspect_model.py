@@ -70,7 +70,7 @@ def _round(x: float | None) -> float | None:
 def format_report(info: dict[str, Any]) -> str:
     """Human-readable lines for `distill-rvc inspect`."""
     p = info["params"]
-    parts = "  ".join(f"{k} {p[k]:,}" for k in PARTS if p[k]) + f"  (total {p['total']:,})"
+    parts = "  ".join(f"{k} {p[k]:,}" for k in PARTS if p[k]) + f"  (total {p['total']:,} as stored: weight norm's g and v both counted, as RVC counts)"
     speakers = info["speakers"]
     lines = [
         f"file       {info['path']} ({_size(info['file_bytes'])})",

@@ -61,3 +61,15 @@ def test_teach_refuses_a_damaged_cache_before_step_1(tmp_path, example_data):
         assert f"segment 3_0 (from " in result.output and message in result.output, result.output
         assert "distill-rvc prepare" in result.output
         assert not out.exists() or not any(out.rglob("*"))  # refused before step 1: nothing written
+
+
+def test_teach_says_what_it_counts_and_quotes_the_logdir(tmp_path, example_data):
+    out = tmp_path / "my runs" / "demo"
+    result = CliRunner().invoke(cli, ["teach", "--teacher", str(TINY_TEACHER), "--recipe", "tiny", "--data",
+                                      str(example_data.root), "--out", str(out), "--steps", "2", "--batch-size", "2",
+                                      "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "weight norm folded: `inspect` counts a file's stored g and v" in result.output
+    assert f"tensorboard --logdir '{tmp_path / 'my runs'}'" in result.output  # pastes into a shell as it is
+    shown = CliRunner().invoke(cli, ["inspect", str(TINY_TEACHER), "--no-memory"]).output
+    assert "as stored: weight norm's g and v both counted" in shown
