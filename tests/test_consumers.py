@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -163,7 +164,7 @@ def test_what_the_voice_needs_survives_save_and_load(tmp_path):
     assert read_checkpoint(saved.path).metadata["embedder_model"] == "spin"
 
 
-def test_embedder_model_survives_teach(tmp_path):
+def test_embedder_model_survives_teach_prune_and_export(tmp_path):
     from make_example_dataset import make_example_dataset
     from make_tiny_teacher import TINY_CONFIG
     from distill.distill_helpers import quick_recipe
@@ -182,3 +183,16 @@ def test_embedder_model_survives_teach(tmp_path):
     student = load_model(result.student_path)
     assert student.checkpoint.metadata["embedder_model"] == "japanese-hubert-base"
     assert student.checkpoint.metadata["vocoder"] == "HiFi-GAN"
+
+    # ... and prune, and the w-okada export, which names w-okada's own word for that encoder
+    import onnx
+
+    from distill_rvc.onnx_export import export_onnx
+    from distill_rvc.prune import prune
+
+    pruned = prune(result.student_path, tmp_path / "myvoice_tiny_p.pth", ratio=0.3, round_to=1, latency_seconds=0,
+                   progress=False)
+    assert torch.load(pruned.written, weights_only=True)["embedder_model"] == "japanese-hubert-base"
+    exported = export_onnx(pruned.written, tmp_path / "myvoice.onnx", lengths_s=(1.0,), timing_runs=0)
+    props = {p.key: p.value for p in onnx.load(str(exported.onnx_path)).metadata_props}
+    assert json.loads(props["metadata"])["embedder"] == "hubert-base-japanese"
