@@ -17,7 +17,6 @@ deterministic part of RVC's output, what `Synthesizer.infer(..., source_noise=Fa
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import torch
@@ -75,13 +74,13 @@ def _relative_table(emb: torch.Tensor, t: int) -> torch.Tensor:
     return table * inside[..., None].to(emb.dtype)
 
 
-def _attention(w, prefix, x, mask):
+def _attention(w, prefix, x, mask, heads=N_HEADS):
     """Multi-head self-attention with shared relative keys/values (window 10), x [B, C, T]."""
     b, c, t = x.shape
-    d = c // N_HEADS
-    q = _conv(w, prefix + ".conv_q", x).view(b, N_HEADS, d, t).transpose(2, 3)  # [B, H, T, d]
-    k = _conv(w, prefix + ".conv_k", x).view(b, N_HEADS, d, t).transpose(2, 3)
-    v = _conv(w, prefix + ".conv_v", x).view(b, N_HEADS, d, t).transpose(2, 3)
+    d = c // heads
+    q = _conv(w, prefix + ".conv_q", x).view(b, heads, d, t).transpose(2, 3)  # [B, H, T, d]
+    k = _conv(w, prefix + ".conv_k", x).view(b, heads, d, t).transpose(2, 3)
+    v = _conv(w, prefix + ".conv_v", x).view(b, heads, d, t).transpose(2, 3)
     q = q / math.sqrt(d)
     rel_k = _relative_table(w[prefix + ".emb_rel_k"][0], t)
     rel_v = _relative_table(w[prefix + ".emb_rel_v"][0], t)
@@ -103,51 +102,52 @@ def _ffn(w, prefix, x, mask):
     return h * mask
 
 
-def text_encoder(w, phone, pitch, lengths):
-    """phone [B, T, D], pitch [B, T] (coarse) or None -> m_p, logs_p [B, 192, T], mask [B, 1, T]."""
+def text_encoder(w, phone, pitch, lengths, hidden=HIDDEN, heads=N_HEADS, layers=N_LAYERS, inter=HIDDEN):
+    """phone [B, T, D], pitch [B, T] (coarse) or None -> m_p, logs_p [B, inter, T], mask [B, 1, T].
+    The widths are config[3] (hidden), config[5] (heads), config[6] (layers), config[2] (inter)."""
     t = phone.shape[1]
     x = F.linear(phone, w["enc_p.emb_phone.weight"], w["enc_p.emb_phone.bias"])
     if pitch is not None:
         x = x + F.embedding(pitch, w["enc_p.emb_pitch.weight"])
-    x = F.leaky_relu(x * math.sqrt(HIDDEN), LRELU).transpose(1, 2)
+    x = F.leaky_relu(x * math.sqrt(hidden), LRELU).transpose(1, 2)
     mask = (torch.arange(t)[None, :] < lengths[:, None]).float()[:, None, :]
     x = x * mask
-    for i in range(N_LAYERS):
+    for i in range(layers):
         e = f"enc_p.encoder"
-        y = _attention(w, f"{e}.attn_layers.{i}", x, mask)
+        y = _attention(w, f"{e}.attn_layers.{i}", x, mask, heads)
         x = _layer_norm(x + y, w[f"{e}.norm_layers_1.{i}.gamma"], w[f"{e}.norm_layers_1.{i}.beta"])
         y = _ffn(w, f"{e}.ffn_layers.{i}", x, mask)
         x = _layer_norm(x + y, w[f"{e}.norm_layers_2.{i}.gamma"], w[f"{e}.norm_layers_2.{i}.beta"])
     x = x * mask
     stats = _conv(w, "enc_p.proj", x) * mask
-    return stats[:, :HIDDEN], stats[:, HIDDEN:], mask
+    return stats[:, :inter], stats[:, inter:], mask
 
 
-def _wn(w, prefix, x, mask, g):
+def _wn(w, prefix, x, mask, g, hidden=HIDDEN):
     """WaveNet stack: gated tanh * sigmoid with the speaker condition, residual + skip."""
     cond = _conv(w, prefix + ".cond_layer", g)
     out = torch.zeros_like(x)
     for i in range(FLOW_WN_LAYERS):
         x_in = _conv(w, f"{prefix}.in_layers.{i}", x, padding=(FLOW_KERNEL - 1) // 2)
-        a = x_in + cond[:, 2 * HIDDEN * i: 2 * HIDDEN * (i + 1)]
-        acts = torch.tanh(a[:, :HIDDEN]) * torch.sigmoid(a[:, HIDDEN:])
+        a = x_in + cond[:, 2 * hidden * i: 2 * hidden * (i + 1)]
+        acts = torch.tanh(a[:, :hidden]) * torch.sigmoid(a[:, hidden:])
         rs = _conv(w, f"{prefix}.res_skip_layers.{i}", acts)
         if i < FLOW_WN_LAYERS - 1:
-            x = (x + rs[:, :HIDDEN]) * mask
-            out = out + rs[:, HIDDEN:]
+            x = (x + rs[:, :hidden]) * mask
+            out = out + rs[:, hidden:]
         else:
             out = out + rs
     return out * mask
 
 
-def flow_reverse(w, z, mask, g):
+def flow_reverse(w, z, mask, g, hidden=HIDDEN):
     """The coupling flow run backwards: [Flip, coupling^-1] for couplings 6, 4, 2, 0."""
     half = z.shape[1] // 2
     for n in (6, 4, 2, 0):
         z = torch.flip(z, [1])
         x0, x1 = z[:, :half], z[:, half:]
         h = _conv(w, f"flow.flows.{n}.pre", x0) * mask
-        h = _wn(w, f"flow.flows.{n}.enc", h, mask, g)
+        h = _wn(w, f"flow.flows.{n}.enc", h, mask, g, hidden)
         m = _conv(w, f"flow.flows.{n}.post", h) * mask
         z = torch.cat([x0, (x1 - m) * mask], 1)
     return z
@@ -175,8 +175,7 @@ def _resblock(w, prefix, x, kind, kernel, dilations):
             h = _conv(w, f"{prefix}.convs2.{j}", F.leaky_relu(h, LRELU), padding=(kernel - 1) // 2)
             x = x + h
         return x
-    n = len({m.group(1) for key in w if (m := re.match(re.escape(prefix) + r"\.convs\.(\d+)\.weight$", key))})
-    for j in range(n):
+    for j in range(2):  # RVC's ResBlock2 has exactly two convs, dilation[0] and dilation[1]
         d = dilations[j]
         x = x + _conv(w, f"{prefix}.convs.{j}", F.leaky_relu(x, LRELU), padding=(kernel * d - d) // 2, dilation=d)
     return x
@@ -217,9 +216,11 @@ def rvc_infer(file: dict, phone, lengths, pitch, pitchf, sid, noise, weights: di
     w = weights if weights is not None else rvc_weights(file["weight"])
     f0 = bool(int(file.get("f0", 1)))
     g = F.embedding(sid, w["emb_g.weight"])[:, :, None]  # [B, 256, 1]
-    m_p, logs_p, mask = text_encoder(w, phone.float(), pitch if f0 else None, lengths)
+    cfg = file["config"]  # RVC builds from it: inter 2, hidden 3, heads 5, layers 6
+    m_p, logs_p, mask = text_encoder(w, phone.float(), pitch if f0 else None, lengths, hidden=cfg[3], heads=cfg[5],
+                                     layers=cfg[6], inter=cfg[2])
     z_p = (m_p + torch.exp(logs_p) * noise * PRIOR_NOISE_SCALE) * mask
-    z = flow_reverse(w, z_p, mask, g)
+    z = flow_reverse(w, z_p, mask, g, hidden=cfg[3])
     return decoder(w, file["config"], z * mask, g, pitchf.float() if f0 else None)
 
 
