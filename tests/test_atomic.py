@@ -44,38 +44,28 @@ def test_interrupted_writer_leaves_nothing(tmp_path):
 
 
 # ---- issue 11.8: every write failure is one line naming the file; the previous file stays
-def test_read_only_folder_is_one_line(tmp_path, monkeypatch):
-    import tempfile
-
+@pytest.mark.parametrize("where, code, message", [
+    ("tempfile.mkstemp", errno.EACCES, "Permission denied"),  # a read-only output folder
+    ("os.replace", errno.EROFS, "Read-only file system"),  # the move into place fails
+])
+def test_a_refused_write_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch, where, code, message):
     target = write_text(tmp_path / "a.txt", "old")
 
     def refuse(*a, **k):
-        raise PermissionError(errno.EACCES, "Permission denied")
+        raise PermissionError(code, message)
 
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    with pytest.raises(DistillRVCError, match=r"cannot write .*a\.txt: Permission denied"):
+    monkeypatch.setattr(where, refuse)
+    with pytest.raises(DistillRVCError, match=rf"cannot write .*a\.txt: {message}"):
         write_text(target, "new")
+    monkeypatch.undo()
     assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
 
 def test_folder_that_cannot_be_created_is_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DistillRVCError, match="cannot create folder .*file: a file of that name is in the way"):
         write_text(tmp_path / "file" / "a.txt", "new")
-
-
-def test_replace_failure_keeps_the_old_file(tmp_path, monkeypatch):
-    target = write_text(tmp_path / "a.txt", "old")
-
-    def refuse(*a, **k):
-        raise PermissionError(errno.EROFS, "Read-only file system")
-
-    monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(DistillRVCError, match=r"cannot write .*a\.txt: Read-only file system"):
-        write_text(target, "new")
-    monkeypatch.undo()
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
 
 def test_torch_save_enforce_fail_is_a_write_failure(tmp_path):
