@@ -8,6 +8,27 @@ HELD_CACHE: the same for held-out clips of other voices. Prints log-mel L1 (RVC'
 trainer's `evaluate` protocol: speaker 0, fixed prior noise per item, NSF noise off) of each
 init against the teacher, the silent-output baseline, and teacher/student part swaps.
 Skips (exit 0) when ../shared or the caches are absent.
+
+Measured 2026-12-02 (shared teacher ref_v2_40k.pth, 4gb recipe: hidden 72, filter 288, gin 64,
+decoder 224; CPU, 1 thread, nice 19 on a busy 2-core box). Calibration: espeak-ng en-us+m3 / en+f2,
+138 s prepared (dio, make_hubert --variant a); held-out: en-gb+m1 / en-us+f4, 8 items of 2 s.
+log-mel L1 vs the teacher ("dec only": teacher enc_p+flow feeding the student's decoder;
+"enc+flow only": the student's latent into the teacher's decoder):
+
+    method (15 calibration crops of 64 frames)   full   dec only  enc+flow only  init time
+    silent output                                4.786
+    (a) init_from_teacher (magnitude)            3.899   3.234     1.320          0.2 s
+    (b) activation importance                    1.712   1.227     0.982          0.3 s
+    (b) + dropped-mean bias fold (all)           1.818   1.262     1.138
+    (b) + bias fold in dec only                  1.734   1.262     0.982
+    (c) (b) + dec fold + dec ridge refit         1.094   0.326     0.982          48 s
+    (c) + enc_p.proj + flow post refit           0.515   0.326     0.296          46 s
+    (c) + enc_p blocks + proj + flow post        0.519   0.326     0.293          46 s
+    (c) + all refits, dec on the student's z     0.533   0.382     0.293          48 s
+    (a) + dec fold + all refits                  1.371   0.510     1.113          49 s
+    with 45 calibration crops (29 s of speech):
+    (b) activation importance                    1.740   1.250     1.001
+    (c) + enc_p blocks + proj + flow post        0.452   0.325     0.217          123 s
 """
 from __future__ import annotations
 
@@ -38,7 +59,7 @@ def main() -> None:
     ap.add_argument("--recipe", default="4gb")
     ap.add_argument("--eval-frames", type=int, default=200)
     ap.add_argument("--eval-items", type=int, default=8)
-    ap.add_argument("--cal-items", type=int, default=16)
+    ap.add_argument("--cal-items", type=int, default=48)
     ap.add_argument("--cal-frames", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lam", type=float, default=1e-3)
@@ -130,7 +151,7 @@ def main() -> None:
             zs = []
             for i, c in enumerate(cal):
                 noise = torch.randn(1, inter, c.phone.shape[1], generator=torch.Generator().manual_seed(100 + i))
-                zs.append((latent(teacher, c, noise), c.pitchf))
+                zs.append((latent(teacher, c, noise), c.pitchf) + ((latent(s, c, noise),) if refit == "own" else ()))
             fi.refit_decoder(s, teacher, zs, chosen, lam=args.lam)
         return s, time.perf_counter() - t
 
@@ -161,6 +182,7 @@ def main() -> None:
             ("(c) (b) + dec fold + dec ridge refit", data, dec_fold, True, False, False),
             ("(c) + enc_p.proj + flow post refit", data, dec_fold, True, True, False),
             ("(c) + enc_p blocks + proj + flow post", data, dec_fold, True, True, True),
+            ("(c) + all refits, dec on the student's z", data, dec_fold, "own", True, True),
             ("(a) + dec fold + all refits", mag, dec_fold, True, True, True)):
         if args.only and not any(o in name for o in args.only.split(",")):
             continue

@@ -293,20 +293,24 @@ def refit_decoder(student: Synthesizer, teacher: Synthesizer, zs: list[tuple], c
                   lam: float = 1e-3, max_rows: int = 40000, fit_post: bool = True) -> None:
     """Sequential ridge refit of the student's decoder on (z, f0) pairs `zs` from the *teacher's*
     enc_p + flow: every conv maps the student's own inputs to the teacher's outputs at its kept
-    channels. zs: [(z [1, inter, T], pitchf [1, T])]. Research code: an NSF (f0) ResBlock1 decoder with
+    channels. zs: [(z [1, inter, T], pitchf [1, T])], or (z, pitchf, z_student) to fit on the student's
+    own latent (then conv_pre is refitted too). Research code: an NSF (f0) ResBlock1 decoder with
     the teacher's kernel sizes, dilations and number of resblocks per stage (the 4gb recipe's)."""
     td, sd = teacher.dec, student.dec
     nk_t, nk_s = td.num_kernels, sd.num_kernels
     assert nk_t == nk_s
     g_t = teacher.emb_g(torch.zeros(1, dtype=torch.long)).unsqueeze(-1)
     g_s = student.emb_g(torch.zeros(1, dtype=torch.long)).unsqueeze(-1)
-    z = torch.cat([a for a, _ in zs], 0)
-    f0 = torch.cat([b for _, b in zs], 0)
+    z = torch.cat([a[0] for a in zs], 0)
+    f0 = torch.cat([a[1] for a in zs], 0)
+    z_s = torch.cat([a[2] for a in zs], 0) if len(zs[0]) > 2 else z  # the student's own latent, if given
     src = td.m_source(f0, td.upp, False).transpose(1, 2)
     idx_pre = chosen["dec.stage.-1"]
-    # conv_pre + cond: same inputs (z is full width); teacher output at kept channels.
+    # conv_pre + cond: z is full width; teacher output at kept channels.
     x_t = td.conv_pre(z) + td.cond(g_t)
-    x_s = sd.conv_pre(z) + sd.cond(g_s)
+    if z_s is not z:
+        _fit_conv(sd.conv_pre, z_s, x_t[:, idx_pre] - sd.cond(g_s), lam, max_rows)
+    x_s = sd.conv_pre(z_s) + sd.cond(g_s)
     shift = (x_t[:, idx_pre] - x_s).mean((0, 2))
     sd.conv_pre.bias.add_(shift)
     x_s = x_s + shift[None, :, None]
