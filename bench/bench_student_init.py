@@ -79,7 +79,7 @@ def main() -> None:
 
     from distill_rvc.checkpoint import load_model
     from distill_rvc.dataset import Dataset
-    from distill_rvc.distill import function_init as fi
+    from distill_rvc.distill import function_init as fi, refit as rf
     from distill_rvc.distill.batches import eval_items
     from distill_rvc.distill.recipes import load_recipe
     from distill_rvc.distill.spectral import MelSpectrogram
@@ -150,15 +150,15 @@ def main() -> None:
         if fold:
             fi.fold_dropped_means(s, teacher, stats, chosen, prefixes=("",) if fold is True else fold)
         if blocks:
-            fi.refit_encoder(s, teacher, cal, chosen, lam=enc_lam)
+            rf.refit_encoder(s, teacher, cal, chosen, lam=enc_lam)
         if enc:
-            fi.refit_enc_flow(s, teacher, cal, lam=enc_lam)
+            rf.refit_enc_flow(s, teacher, cal, lam=enc_lam)
         if refit:
             zs = []
             for i, c in enumerate(cal):
                 noise = torch.randn(1, inter, c.phone.shape[1], generator=torch.Generator().manual_seed(100 + i))
                 zs.append((latent(teacher, c, noise), c.pitchf) + ((latent(s, c, noise),) if refit == "own" else ()))
-            fi.refit_decoder(s, teacher, zs, chosen, lam=args.lam)
+            rf.refit_decoder(s, teacher, zs, chosen, lam=args.lam)
         return s, time.perf_counter() - t
 
     t = time.perf_counter()
