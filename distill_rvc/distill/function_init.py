@@ -18,7 +18,6 @@ Research code for issue 13; the default init is unchanged.
 """
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 import torch
@@ -120,58 +119,15 @@ def data_driven_choice(student: Synthesizer, teacher: Synthesizer, stats) -> dic
 @torch.no_grad()
 def init_with_choice(student: Synthesizer, teacher: Synthesizer, chosen: dict[str, torch.Tensor]) -> None:
     """`init_from_teacher` (same key map, groups, copying and scaling) with the channel choice `chosen`."""
-    t_cfg, s_cfg = teacher.config, student.config
-    assert not s_cfg.phone_proj_dim, "research code: no phone projection"
-    t_sd = {k: v.detach().float() for k, v in teacher.state_dict().items()}
-    s_sd = student.state_dict()
-    key_map, _ = _st._key_map(t_cfg, s_cfg)
-    plan = _st._selection_plan(t_cfg, s_cfg)
-    index: dict[tuple[str, int], torch.Tensor] = {}
-    for m in plan.members:
-        if m.group not in chosen or m.s_key not in s_sd:
-            continue
-        key = (m.s_key, m.dim)
-        if key not in index:
-            index[key] = torch.full((s_sd[m.s_key].shape[m.dim],), -1, dtype=torch.long)
-        idx = chosen[m.group]
-        index[key][m.s_off:m.s_off + len(idx)] = idx + m.t_off
-    for s_key, target in s_sd.items():
-        t_key = key_map.get(s_key)
-        source = t_sd.get(t_key) if t_key else None
-        if source is None or source.dim() != target.dim():
-            continue
-        ok = True
-        for dim in range(target.dim()):
-            idx = index.get((s_key, dim))
-            if idx is not None and (idx >= 0).all() and int(idx.max()) < source.shape[dim]:
-                source = source.index_select(dim, idx)
-            elif source.shape[dim] != target.shape[dim]:
-                if dim == 2 and target.dim() == 3 and not s_key.endswith(("emb_rel_k", "emb_rel_v")):
-                    source = _st._centre(source, target.shape[2])
-                else:
-                    ok = False
-                    break
-        if ok and source.shape == target.shape:
-            target.copy_(source)
-    scale = math.sqrt(t_cfg.hidden_channels / s_cfg.hidden_channels)
-    for key in ("enc_p.emb_phone.weight", "enc_p.emb_phone.bias", "enc_p.emb_pitch.weight"):
-        if key in s_sd:
-            s_sd[key].mul_(scale)
+    assert not student.config.phone_proj_dim, "research code: no phone projection"
+    _st.init_from_teacher(student, teacher, chosen)
 
 
 def magnitude_choice(student: Synthesizer, teacher: Synthesizer) -> dict[str, torch.Tensor]:
     """The choice `init_from_teacher` makes (weight magnitude)."""
     t_sd = {k: v.detach().float() for k, v in teacher.state_dict().items()}
     key_map, _ = _st._key_map(teacher.config, student.config)
-    plan = _st._selection_plan(teacher.config, student.config)
-    scores: dict[str, torch.Tensor] = {}
-    for m in plan.members:
-        t_size, s_size = plan.groups[m.group]
-        t_key = key_map.get(m.s_key)
-        if t_key not in t_sd or s_size > t_size:
-            continue
-        scores[m.group] = scores.get(m.group, 0) + _st._importance(t_sd[t_key], m.dim, m.t_off, t_size)
-    return {name: torch.topk(score, plan.groups[name][1]).indices.sort().values for name, score in scores.items()}
+    return _st.magnitude_choice(_st._selection_plan(teacher.config, student.config), key_map, t_sd)
 
 
 # ----------------------------------------------------------------------------- bias folding

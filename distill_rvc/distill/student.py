@@ -292,11 +292,27 @@ def _centre(weight: torch.Tensor, kernel: int) -> torch.Tensor:
     return torch.nn.functional.pad(weight, (left, kernel - k - left))
 
 
+def magnitude_choice(plan, key_map: dict[str, str], t_sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per group, the teacher channels with the largest weight magnitude over the tensors the
+    student keeps: group -> sorted indices (as many as the student's width)."""
+    scores: dict[str, torch.Tensor] = {}
+    for m in plan.members:
+        t_size, s_size = plan.groups[m.group]
+        t_key = key_map.get(m.s_key)
+        if t_key not in t_sd or s_size > t_size:
+            continue
+        scores[m.group] = scores.get(m.group, 0) + _importance(t_sd[t_key], m.dim, m.t_off, t_size)
+    return {name: torch.topk(score, plan.groups[name][1]).indices.sort().values for name, score in scores.items()}
+
+
 @torch.no_grad()
-def init_from_teacher(student: Synthesizer, teacher: Synthesizer) -> dict[str, int]:
+def init_from_teacher(student: Synthesizer, teacher: Synthesizer,
+                      chosen: dict[str, torch.Tensor] | None = None) -> dict[str, int]:
     """Copy the teacher's weights into `student` where shapes allow (see the module docstring).
 
-    Returns counts {"copied": tensors taken from the teacher, "random": tensors left as initialised}.
+    `chosen` (group -> sorted teacher channel indices) replaces the weight-magnitude choice,
+    e.g. a data-driven one (function_init.py). Returns counts {"copied": tensors taken from
+    the teacher, "random": tensors left as initialised}.
     """
     t_cfg, s_cfg = teacher.config, student.config
     if (t_cfg.upsample_rates, t_cfg.sr, t_cfg.f0, t_cfg.phone_dim) != (s_cfg.upsample_rates, s_cfg.sr, s_cfg.f0,
@@ -311,16 +327,8 @@ def init_from_teacher(student: Synthesizer, teacher: Synthesizer) -> dict[str, i
         key_map.pop("enc_p.phone_proj.weight", None)
         key_map.pop("enc_p.phone_proj.bias", None)
 
-    # Importance per group from the teacher tensors the student keeps, then the top channels.
-    scores: dict[str, torch.Tensor] = {}
-    for m in plan.members:
-        t_size, s_size = plan.groups[m.group]
-        t_key = key_map.get(m.s_key)
-        if t_key not in t_sd or s_size > t_size:
-            continue
-        imp = _importance(t_sd[t_key], m.dim, m.t_off, t_size)
-        scores[m.group] = scores.get(m.group, 0) + imp
-    chosen = {name: torch.topk(score, plan.groups[name][1]).indices.sort().values for name, score in scores.items()}
+    if chosen is None:
+        chosen = magnitude_choice(plan, key_map, t_sd)
 
     # Each student tensor's source index along each mapped dim.
     index: dict[tuple[str, int], torch.Tensor] = {}
