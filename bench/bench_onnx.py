@@ -23,7 +23,7 @@ import onnxruntime
 import torch
 
 from distill_rvc import Synthesizer, rvc_config
-from distill_rvc.onnx_export import export_onnx
+from distill_rvc.onnx.export import export_onnx
 
 
 def student_config():

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distill_rvc import Synthesizer, rvc_config  # noqa: E402
 from distill_rvc.checkpoint import build_model  # noqa: E402
 from distill_rvc.models.arch import widths_of  # noqa: E402
-from distill_rvc.prune import prune_synthesizer, scaled_widths  # noqa: E402
+from distill_rvc.prune.run import prune_synthesizer, scaled_widths  # noqa: E402
 
 
 def part_macs(config, arch, frames: int) -> dict[str, int]:

@@ -78,7 +78,7 @@ def main() -> None:
     enc_lam = args.enc_lam
 
     from distill_rvc.checkpoint import load_model
-    from distill_rvc.dataset import Dataset
+    from distill_rvc.data.dataset import Dataset
     from distill_rvc.distill import function_init as fi, refit as rf
     from distill_rvc.distill.batches import eval_items
     from distill_rvc.distill.recipes import load_recipe

@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "examples"), str(ROOT / "tests")]
 from distill_rvc import Synthesizer, rvc_config, save_model  # noqa: E402
 from distill_rvc.distill.teach import teach  # noqa: E402
 from distill_rvc.features import write_wav  # noqa: E402
-from distill_rvc.report import CompareSettings, compare  # noqa: E402
+from distill_rvc.compare.run import CompareSettings, compare  # noqa: E402
 from make_stand_in_hubert import real_size, write_hubert  # noqa: E402
 from make_example_dataset import SR, make_example_dataset, utterance  # noqa: E402
 

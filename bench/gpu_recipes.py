@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 from distill_rvc import Synthesizer, rvc_config  # noqa: E402
 from distill_rvc.atomic import write_json  # noqa: E402
-from distill_rvc.dataset import Dataset  # noqa: E402
+from distill_rvc.data.dataset import Dataset  # noqa: E402
 from distill_rvc.distill.planner import plan_training  # noqa: E402
 from distill_rvc.distill.recipes import list_recipes, load_recipe  # noqa: E402
 from distill_rvc.distill.student import build_student  # noqa: E402

@@ -120,7 +120,7 @@ class OrtBackend:
                  deterministic: bool = False):
         import onnx
 
-        from .onnx_parity import CPU, CUDA, deterministic_variant, session
+        from .onnx.parity import CPU, CUDA, deterministic_variant, session
 
         self.path = Path(path)
         try:
@@ -205,7 +205,7 @@ class OrtBackend:
 def _rate_from_metadata(meta: dict[str, str]) -> tuple[int | None, int | None]:
     """(sample rate, hop) from our `distill_rvc` entry (every file we write; the only one in
     rvc-interface files) or else the w-okada `metadata` entry (w-okada's own exports)."""
-    from .onnx_export import OUR_METADATA_KEY, WOKADA_METADATA_KEY
+    from .onnx.export import OUR_METADATA_KEY, WOKADA_METADATA_KEY
 
     try:
         ours = json.loads(meta.get(OUR_METADATA_KEY, "{}"))

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .backends import Backend, ModelInfo, open_backend
-from .onnx_parity import torch_threads
+from .onnx.parity import torch_threads
 from .errors import DistillRVCError
 from .features.pitch import coarse_pitch
 

@@ -108,7 +108,7 @@ def prepare(audio_dir: str, hubert: str, version: str, f0_method: str, rmvpe: st
     Re-running resumes: finished files are skipped. Unusable files are reported by name and skipped.
     """
     from .options import resolve_device
-    from .prepare import prepare as run_prepare
+    from .data.prepare import prepare as run_prepare
 
     resolve_device(device)
     report = run_prepare(audio_dir, out, hubert=hubert, version=version, f0_method=f0_method, sr=int(sr),
@@ -132,7 +132,7 @@ def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) ->
     """Import an RVC experiment folder EXP_DIR (logs/<exp>: 0_gt_wavs, 2a_f0, 2b-f0nsf,
     3_feature256|768, filelist.txt) into a training cache without recomputing anything.
     """
-    from .rvc_logs import import_rvc_logs as run_import
+    from .data.rvc_logs import import_rvc_logs as run_import
 
     report = run_import(exp_dir, out, version=version, progress=not quiet)
     click.echo(f"imported {report.segments} segments ({report.seconds:.1f} s of audio; {report.version}, "
@@ -181,7 +181,7 @@ def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simp
     latency, parameters, file size, opset and interface. See export/README.md for loading
     the file in the w-okada client or with plain onnxruntime.
     """
-    from .onnx_export import export_onnx, format_summary
+    from .onnx.export import export_onnx, format_summary
     from .options import check_threads, check_tolerance, refuse_overwrite
 
     tolerance, threads = check_tolerance(tolerance), check_threads(threads)
@@ -432,7 +432,7 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
     GPU, a w-okada ONNX student's fidelity, ...) is null in report.json and explained in report.md.
     """
     from .options import check_threads
-    from .report import CompareSettings, compare as run_compare
+    from .compare.run import CompareSettings, compare as run_compare
 
     threads = check_threads(threads)
     settings = CompareSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, max_clips=max_clips,
@@ -567,8 +567,8 @@ def prune(model: str, teacher: str | None, data: str | None, out: str, ratio: fl
     free writes distill-rvc's format (per-layer widths), which only `inspect`, `export` and
     `compare` read: the report then says so.
     """
-    from .prune import PARTS, format_report
-    from .prune import prune as run_prune
+    from .prune.run import PARTS, format_report
+    from .prune.run import prune as run_prune
 
     result = run_prune(model, out, teacher=teacher, data=data, ratio=ratio, steps=steps, importance=importance,
                        round_to=round_to, widths_mode=widths_mode, parts=PARTS if parts == "all" else (parts,),

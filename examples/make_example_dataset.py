@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from distill_rvc.dataset import DatasetWriter
+from distill_rvc.data.dataset import DatasetWriter
 
 SR, HOP = 40000, 400  # the bundled teacher's rate; 100 frames/s
 # (F1, F2, F3) in Hz of a few vowels (roughly a, e, i, o, u).

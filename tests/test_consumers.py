@@ -183,7 +183,7 @@ def test_embedder_model_survives_teach_prune_and_export(tmp_path):
     from make_example_dataset import make_example_dataset
     from make_tiny_teacher import TINY_CONFIG
     from distill.distill_helpers import quick_recipe
-    from distill_rvc.dataset import Dataset
+    from distill_rvc.data.dataset import Dataset
     from distill_rvc.distill.teach import teach
     from rvc_files import write_applio
 
@@ -202,8 +202,8 @@ def test_embedder_model_survives_teach_prune_and_export(tmp_path):
     # ... and prune, and the w-okada export, which names w-okada's own word for that encoder
     import onnx
 
-    from distill_rvc.onnx_export import export_onnx
-    from distill_rvc.prune import prune
+    from distill_rvc.onnx.export import export_onnx
+    from distill_rvc.prune.run import prune
 
     pruned = prune(result.student_path, tmp_path / "myvoice_tiny_p.pth", ratio=0.3, round_to=1, latency_seconds=0,
                    progress=False)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from distill_rvc import DistillRVCError
-from distill_rvc.dataset import Dataset, DatasetWriter
+from distill_rvc.data.dataset import Dataset, DatasetWriter
 from distill_rvc.features import coarse_pitch
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from conftest import ROOT
-from distill_rvc.dataset import Dataset
+from distill_rvc.data.dataset import Dataset
 from distill_rvc.features import load_audio, load_content_encoder
 
 

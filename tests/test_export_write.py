@@ -18,7 +18,7 @@ from onnx_files import tiny_teacher_onnx
     (PermissionError(errno.EACCES, "Permission denied"), "cannot write {out}: Permission denied"),
 ])
 def test_export_write_failure_keeps_the_previous_file(tmp_path, monkeypatch, error, message):
-    import distill_rvc.onnx_export as ox
+    import distill_rvc.onnx.export as ox
     from distill_rvc.cli import cli
 
     shipped = tiny_teacher_onnx("rvc")

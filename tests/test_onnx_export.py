@@ -21,8 +21,8 @@ from onnx import TensorProto, helper
 from distill_rvc import DistillRVCError, load_model, rvc_config
 from distill_rvc.cli import cli
 from distill_rvc.features import coarse_pitch
-from distill_rvc.onnx_export import export_onnx, to_opset_17
-from distill_rvc.onnx_parity import deterministic_variant
+from distill_rvc.onnx.export import export_onnx, to_opset_17
+from distill_rvc.onnx.parity import deterministic_variant
 from conftest import ROOT, TINY_TEACHER
 from make_tiny_teacher import TINY_CONFIG, make_tiny_teacher
 
@@ -340,7 +340,7 @@ def test_fp16_wokada_audio_is_float32_and_int16_conversion_never_wraps(exported,
     turns +1.0 into -32768. A model driven into clipping, exported fp16, run as the client does."""
     import copy
 
-    from distill_rvc.onnx_export import build_graph, format_summary
+    from distill_rvc.onnx.export import build_graph, format_summary
 
     loud = copy.deepcopy(models["f0"]).remove_weight_norm().eval()
     with torch.no_grad():
@@ -365,7 +365,7 @@ def test_fp16_wokada_audio_is_float32_and_int16_conversion_never_wraps(exported,
 
 def test_failed_parity_writes_nothing(exported, monkeypatch, tmp_path):
     path, _ = exported("rvc-nof0")
-    import distill_rvc.onnx_export as ox
+    import distill_rvc.onnx.export as ox
 
     monkeypatch.setattr(ox, "trace", lambda *a, **k: onnx.load(str(path)))  # skip the slow trace
     nof0 = make_tiny_teacher(seed=7, config=NOF0_CONFIG)
@@ -382,7 +382,7 @@ def test_failed_parity_writes_nothing(exported, monkeypatch, tmp_path):
 def test_embedder_name_follows_the_model_file():
     from types import SimpleNamespace
 
-    from distill_rvc.onnx_export import _embedder
+    from distill_rvc.onnx.export import _embedder
 
     def named(stored):
         return SimpleNamespace(checkpoint=SimpleNamespace(metadata={"embedder_model": stored} if stored else {}))
@@ -399,7 +399,7 @@ def test_embedder_name_follows_the_model_file():
 def test_embedder_metadata_follows_an_applio_teachers_embedder_model(tmp_path):
     from rvc_files import write_applio
 
-    from distill_rvc.onnx_export import build_graph
+    from distill_rvc.onnx.export import build_graph
 
     config = TINY_CONFIG.replace(n_layers=1)  # an RVC-buildable layout, small enough to trace quickly
     path = write_applio(tmp_path / "applio.pth", config)
@@ -421,7 +421,7 @@ def test_embedder_metadata_follows_an_applio_teachers_embedder_model(tmp_path):
 
 def test_onnxslim_simplification_keeps_the_graph_working():
     pytest.importorskip("onnxslim")
-    from distill_rvc.onnx_export import simplify
+    from distill_rvc.onnx.export import simplify
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T"])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "T"])

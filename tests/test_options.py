@@ -111,7 +111,7 @@ def test_trainer_and_prune_use_the_shared_device_check():
 
     with pytest.raises(DistillRVCError, match="--device 'cdua': expected auto, cpu, cuda or cuda:N"):
         train(None, None, None, None, None, "unused", device="cdua")
-    import distill_rvc.prune as prune
+    import distill_rvc.prune.run as prune
 
     assert prune.resolve_device is resolve_device
 
@@ -176,7 +176,7 @@ def test_prepare_read_only_cache_folder_is_one_line(tmp_path, monkeypatch):
 
 def test_python_api_checks_threads_too(tmp_path):
     from distill_rvc.convert import convert
-    from distill_rvc.report import CompareSettings, compare
+    from distill_rvc.compare.run import CompareSettings, compare
 
     with pytest.raises(DistillRVCError, match="--threads -1"):
         compare("t.pth", "s.pth", tmp_path, "h.pt", tmp_path / "r", CompareSettings(threads=-1))

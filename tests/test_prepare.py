@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from distill_rvc import DistillRVCError
 from distill_rvc.cli import cli
-from distill_rvc.dataset import Dataset
+from distill_rvc.data.dataset import Dataset
 from distill_rvc.features import coarse_pitch, extract_f0, load_content_encoder, resample
-from distill_rvc.prepare import loudness_mix, prepare, preprocess, windows
+from distill_rvc.data.prepare import loudness_mix, prepare, preprocess, windows
 from make_stand_in_hubert import write_hubert
 from rmvpe_files import write_rmvpe
 

@@ -25,7 +25,7 @@ from distill_rvc.distill.student import build_student
 from distill_rvc.inspect_model import inspect_model
 from distill_rvc.models.arch import normalize, not_rvc_because, widths_of
 from distill_rvc.models.weight_norm import apply_weight_norm
-from distill_rvc.prune import (format_report, kept_width, params_of, planned_widths, prune, prune_synthesizer,
+from distill_rvc.prune.run import (format_report, kept_width, params_of, planned_widths, prune, prune_synthesizer,
                                ratio_for_target, rvc_conv_pre, scaled_widths)
 from conftest import TINY_TEACHER
 from distill.distill_helpers import quick_recipe
@@ -41,7 +41,7 @@ def example_data(tmp_path_factory):
     """8 speech-like utterances of 1.2 s (examples/make_example_dataset.py), v2 features, with F0."""
     from make_example_dataset import make_example_dataset
 
-    from distill_rvc.dataset import Dataset
+    from distill_rvc.data.dataset import Dataset
 
     return Dataset(make_example_dataset(tmp_path_factory.mktemp("data") / "cache", utterances=8, seconds=1.2))
 
@@ -378,7 +378,7 @@ def test_uniform_pruning_stays_in_rvc_format(tmp_path):
 
 
 def test_pruned_model_exports_to_onnx_with_parity(tmp_path, pruned_file):
-    from distill_rvc.onnx_export import export_onnx
+    from distill_rvc.onnx.export import export_onnx
 
     result = export_onnx(pruned_file[0], tmp_path / "pruned.onnx", lengths_s=(1.0,), timing_runs=0)
     assert result.card["parity"]["passed"] and result.card["parity"]["max_rel"] <= 1e-4

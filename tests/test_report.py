@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from distill_rvc import DistillRVCError, Synthesizer, load_model, save_model
 from distill_rvc.cli import cli
-from distill_rvc.report import TARGETS, CompareSettings, compare, verdict
+from distill_rvc.compare.run import TARGETS, CompareSettings, compare, verdict
 from conftest import TINY_TEACHER
 from distill.distill_helpers import quick_recipe
 from make_stand_in_hubert import write_hubert
@@ -159,7 +159,7 @@ def test_pruned_student_is_measured_with_its_own_widths(setup, tmp_path):
     MACs are the pruned model's, not those of the unpruned config it shares with the teacher."""
     from distill_rvc.distill.planner import macs_per_second
     from distill_rvc.models.arch import widths_of
-    from distill_rvc.prune import prune_synthesizer, scaled_widths
+    from distill_rvc.prune.run import prune_synthesizer, scaled_widths
 
     root, _, clips, hubert = setup
     teacher = load_model(TINY_TEACHER)
@@ -183,7 +183,7 @@ def test_f0_plot_names_the_f0_method_that_was_used():
 
     from matplotlib import pyplot as plt
 
-    from distill_rvc.report import _f0_figure
+    from distill_rvc.compare.run import _f0_figure
 
     f0 = np.full(50, 120.0)
     fig = _f0_figure(plt, "a.wav", SimpleNamespace(teacher_f0=f0, student_f0=f0), "dio")

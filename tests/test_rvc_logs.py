@@ -10,8 +10,8 @@ from scipy.io import wavfile
 
 from distill_rvc import DistillRVCError
 from distill_rvc.cli import cli
-from distill_rvc.dataset import Dataset
-from distill_rvc.rvc_logs import import_rvc_logs
+from distill_rvc.data.dataset import Dataset
+from distill_rvc.data.rvc_logs import import_rvc_logs
 from rvc_logs_files import write_rvc_experiment
 
 

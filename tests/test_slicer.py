@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distill_rvc.slicer import SlicerSettings, frame_rms, slice_at_silences
+from distill_rvc.data.slicer import SlicerSettings, frame_rms, slice_at_silences
 
 SR = 40000
 HOP = 600  # 15 ms

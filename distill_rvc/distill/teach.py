@@ -25,7 +25,7 @@ import torch
 
 from ..checkpoint import TRAVEL_KEYS, load_model, save_model
 from ..consumers import Loads, where_it_loads
-from ..dataset import Dataset
+from ..data.dataset import Dataset
 from ..errors import DistillRVCError
 from ..memory import GB
 from ..options import resolve_device

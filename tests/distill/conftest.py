@@ -6,7 +6,7 @@ import torch
 
 from conftest import TINY_TEACHER
 from distill_rvc import load_model
-from distill_rvc.dataset import Dataset
+from distill_rvc.data.dataset import Dataset
 
 
 @pytest.fixture(autouse=True)

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .atomic import atomic_write, make_folder, write_json
-from .errors import DistillRVCError
+from ..atomic import atomic_write, make_folder, write_json
+from ..errors import DistillRVCError
 
 FORMAT = "distill-rvc-dataset"
 FORMAT_VERSION = 1
@@ -208,7 +208,7 @@ class DatasetWriter:
             self._save(f"{sid}.f0.npy", np.asarray(f0, dtype=np.float32))
             if self.manifest["f0"]:
                 if pitch is None:
-                    from .features import coarse_pitch
+                    from ..features import coarse_pitch
                     pitch = coarse_pitch(f0)
                 self._save(f"{sid}.pitch.npy", np.asarray(pitch, dtype=np.uint8))
             if audio is not None:

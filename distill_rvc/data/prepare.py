@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import options
-from .atomic import make_folder
+from .. import options
+from ..atomic import make_folder
 from .dataset import DatasetWriter
-from .errors import DistillRVCError
-from .features.audio import AUDIO_SUFFIXES, MIN_SECONDS, SILENCE_PEAK, highpass, load_audio, resample
-from .features.pitch import F0_METHODS, coarse_pitch, extract_f0
+from ..errors import DistillRVCError
+from ..features.audio import AUDIO_SUFFIXES, MIN_SECONDS, SILENCE_PEAK, highpass, load_audio, resample
+from ..features.pitch import F0_METHODS, coarse_pitch, extract_f0
 from .slicer import SlicerSettings, slice_at_silences
 
 if TYPE_CHECKING:
-    from .features.content import ContentEncoder
+    from ..features.content import ContentEncoder
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def prepare(audio_dir: str | Path, out: str | Path, *, hubert: str | Path, versi
     """
     from tqdm import tqdm
 
-    from .features.content import load_content_encoder
+    from ..features.content import load_content_encoder
 
     audio_dir, out = Path(audio_dir), Path(out)
     if not audio_dir.exists():

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 import torch
 
-from .config import SynthConfig
-from .features.pitch import coarse_pitch
-from .models import NOISE_SCALE, Synthesizer
+from ..config import SynthConfig
+from ..features.pitch import coarse_pitch
+from ..models import NOISE_SCALE, Synthesizer
 
 if TYPE_CHECKING:
     import onnx

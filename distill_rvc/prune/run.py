@@ -46,13 +46,13 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .atomic import write_json
-from .checkpoint import FORMAT_PROJECT, build_model, load_model, save_model
-from .options import resolve_device
-from .errors import DistillRVCError
-from .models import Synthesizer
-from .models.arch import Arch, normalize, not_rvc_because, widths_of
-from .models.weight_norm import remove_weight_norm
+from ..atomic import write_json
+from ..checkpoint import FORMAT_PROJECT, build_model, load_model, save_model
+from ..options import resolve_device
+from ..errors import DistillRVCError
+from ..models import Synthesizer
+from ..models.arch import Arch, normalize, not_rvc_because, widths_of
+from ..models.weight_norm import remove_weight_norm
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def ratio_for_target(config, widths: Arch, *, round_to: int = 1, parts: tuple[st
                      mode: str = "rvc") -> float:
     """The smallest ratio whose widths bring the model to at most `params` parameters or
     `macs` multiply-accumulates per second of audio (bisection; widths only, no weights)."""
-    from .distill.planner import macs_per_second
+    from ..distill.planner import macs_per_second
 
     if (params is None) == (macs is None):
         raise DistillRVCError("give exactly one target: parameters or MACs per second")
@@ -393,7 +393,7 @@ def cpu_latency(models: dict[str, Synthesizer], seconds: float = 2.0, runs: int 
 
 
 def _describe(model: Synthesizer) -> dict[str, Any]:
-    from .distill.planner import macs_per_second
+    from ..distill.planner import macs_per_second
 
     return {"params": count_params(model), "macs_per_s": macs_per_second(model.config, arch=widths_of(model))}
 
@@ -409,7 +409,7 @@ class _Recovery:
     device: torch.device
 
     def session(self, model: Synthesizer, lr: float | None = None):
-        from .distill.trainer import Session, choose_precision
+        from ..distill.trainer import Session, choose_precision
 
         train = dataclasses.replace(self.recipe.train, grad_checkpointing=False,
                                     **({"lr": lr, "warmup_steps": 0} if lr is not None else {}))
@@ -421,8 +421,8 @@ class _Recovery:
 
     def fidelity(self, model: Synthesizer) -> float:
         """Held-out log-mel L1 to the teacher, on the segments the trainer holds out."""
-        from .distill.batches import eval_items, split_eval
-        from .distill.trainer import evaluate
+        from ..distill.batches import eval_items, split_eval
+        from ..distill.trainer import evaluate
 
         cfg = self.recipe.train
         train_idx, held = split_eval(self.dataset, cfg.eval_items, cfg.seed, cfg.segment_frames)
@@ -435,7 +435,7 @@ class _Recovery:
     def gradients(self, step: int) -> Callable[[Synthesizer], None]:
         """Fills `.grad` with the distillation loss gradient over one batch (its micro-batches
         accumulate), without moving any weight: the trainer's own step, at learning rate 0."""
-        from .distill.batches import Batches, split_eval
+        from ..distill.batches import Batches, split_eval
 
         def fill(model: Synthesizer) -> None:
             session = self.session(model, lr=0.0)
@@ -452,7 +452,7 @@ class _Recovery:
 def recovery_recipe(model: Synthesizer, recipe=None):
     """The recipe whose train and loss settings recovery uses: `recipe` (name, path or Recipe),
     else the one the model was taught with (its metadata), else the shipped default."""
-    from .distill.recipes import Recipe, load_recipe
+    from ..distill.recipes import Recipe, load_recipe
 
     if isinstance(recipe, Recipe):
         return recipe
@@ -522,7 +522,7 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
     """
     from tqdm.auto import tqdm
 
-    from .distill.teach import file_sha256
+    from ..distill.teach import file_sha256
 
     model_path, out = Path(model), Path(out)
     _check_options(ratio, steps, importance, round_to, parts, target_params, target_macs, recover_steps,
@@ -535,7 +535,7 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
         _check_pair(student, target_model)
     needs_data = recover_steps > 0 or importance == "taylor"
     if dataset is None and data is not None:
-        from .dataset import Dataset
+        from ..data.dataset import Dataset
 
         dataset = Dataset(data)
     if needs_data and dataset is None:
@@ -585,7 +585,7 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
             if recovery:
                 row["mel_l1_pruned"] = recovery.fidelity(student)
             if recover_steps:
-                from .distill.trainer import train
+                from ..distill.trainer import train
 
                 result = train(student, recovery.teacher, recovery.dataset, recovery.recipe.train,
                                recovery.recipe.loss, Path(run_dir) / f"step_{i}", device=recovery.device,

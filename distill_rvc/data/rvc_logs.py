@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import DatasetWriter
-from .errors import DistillRVCError
+from ..errors import DistillRVCError
 
 log = logging.getLogger(__name__)
 

@@ -44,11 +44,11 @@ from typing import TYPE_CHECKING, Any, Iterator
 import torch
 from torch import nn
 
-from .atomic import atomic_path, write_json
-from .checkpoint import load_model
-from .config import SynthConfig
-from .errors import DistillRVCError
-from .models import Synthesizer
+from ..atomic import atomic_path, write_json
+from ..checkpoint import load_model
+from ..config import SynthConfig
+from ..errors import DistillRVCError
+from ..models import Synthesizer
 
 if TYPE_CHECKING:
     import onnx
@@ -194,7 +194,7 @@ def trace(model: Synthesizer, interface: str, fp16: bool = False) -> "onnx.Model
 def tidy(model: "onnx.ModelProto") -> None:
     """Drop the tracer's per-node records (stack traces with local paths), name the time axis
     T (N = hop * T for the output) and pin the IR version older runtimes read. In place."""
-    from . import __version__
+    from .. import __version__
 
     graph = model.graph
     time_sym = graph.input[0].type.tensor_type.shape.dim[1].dim_param
@@ -312,9 +312,9 @@ def export_onnx(model: str | Path | Synthesizer, out: str | Path, *, interface: 
     """
     from tqdm import tqdm
 
-    from .onnx_parity import check_parity
+    from .parity import check_parity
 
-    from .options import check_threads, check_tolerance
+    from ..options import check_threads, check_tolerance
 
     out = Path(out)
     tolerance, threads = check_tolerance(tolerance), check_threads(threads)
@@ -448,7 +448,7 @@ def _versions() -> dict[str, str]:
     import onnx
     import onnxruntime
 
-    from . import __version__
+    from .. import __version__
 
     return {"distill_rvc": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__}

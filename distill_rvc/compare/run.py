@@ -34,16 +34,16 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import metrics
-from .atomic import _umask, atomic_write, make_folder, write_json, write_text
-from .backends import Backend, OrtBackend, TorchBackend, open_backend
-from .bench import cpu_name, side_by_side, timed
-from .convert import ChunkInput, ChunkSizes, Converter, ConvertSettings, Timings, render
-from .errors import DistillRVCError
-from .features.audio import AUDIO_SUFFIXES, load_audio
-from .memory import peak_rss_bytes
-from .onnx_parity import torch_threads
-from .options import check_threads
+from .. import metrics
+from ..atomic import _umask, atomic_write, make_folder, write_json, write_text
+from ..backends import Backend, OrtBackend, TorchBackend, open_backend
+from ..bench import cpu_name, side_by_side, timed
+from ..convert import ChunkInput, ChunkSizes, Converter, ConvertSettings, Timings, render
+from ..errors import DistillRVCError
+from ..features.audio import AUDIO_SUFFIXES, load_audio
+from ..memory import peak_rss_bytes
+from ..onnx.parity import torch_threads
+from ..options import check_threads
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,8 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     report into `out`. Returns the report's data and the files written."""
     from tqdm import tqdm
 
-    from .checkpoint import load_model
-    from .features.content import load_content_encoder
+    from ..checkpoint import load_model
+    from ..features.content import load_content_encoder
 
     s = settings or CompareSettings()
     s.threads = check_threads(s.threads)
@@ -323,7 +323,7 @@ def _speed(models: dict[str, Backend], chunks, feature_time: Timings, encoder, c
 def _ort_models(models: dict[str, Backend], threads: int | None) -> tuple[dict[str, Backend], str | None]:
     """onnxruntime CPU backends: each .pth exported (RVC interface) to a temporary file."""
     try:
-        from .onnx_export import build_graph
+        from ..onnx.export import build_graph
     except ImportError as e:
         return {}, f"the ONNX exporter is unavailable ({e})"
     out: dict[str, Backend] = {}
@@ -374,7 +374,7 @@ def _macs(model) -> int | None:
     """Multiply-accumulates per second of audio (teach's FlopCounterMode count on fake tensors)."""
     if model is None:
         return None
-    from .distill.planner import macs_per_second
+    from ..distill.planner import macs_per_second
 
     return int(macs_per_second(model.config, arch=getattr(model, "arch", None)))
 
@@ -393,7 +393,7 @@ def _peak_memory(teacher: Path, student: Path, models: dict[str, Backend], s: Co
         for role, b in models.items():
             if isinstance(b, TorchBackend):
                 gpu = TorchBackend(copy.deepcopy(b.model), "cuda", deterministic=True)
-                from .bench import synthetic_inputs
+                from ..bench import synthetic_inputs
 
                 x = synthetic_inputs(gpu.info, s.mem_seconds)
                 torch.cuda.synchronize()
@@ -439,7 +439,7 @@ def _rss_child(model: str, threads: int | None, seconds: float, queue) -> None:
             import onnxruntime  # noqa: F401 (imported first: the runtimes are the baseline, not the model)
         except ImportError:
             pass
-        from .bench import synthetic_inputs
+        from ..bench import synthetic_inputs
         if threads:
             torch.set_num_threads(threads)
         base = _rss()
