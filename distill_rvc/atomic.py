@@ -9,12 +9,15 @@ import contextlib
 import errno
 import json
 import glob
+import math
 import os
 import re
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+import numpy as np
 
 from .errors import DistillRVCError
 
@@ -170,6 +173,20 @@ def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
 
 def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def finite(x: Any) -> Any:
+    """`x` ready for strict JSON: NaN and infinities become None (null), numpy scalars plain
+    numbers, through dicts, lists and tuples."""
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [finite(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def write_json(path: str | Path, data: Any) -> Path:

@@ -55,6 +55,11 @@ class ModelInfo:
     def version(self) -> str:
         return "v1" if self.phone_dim == 256 else "v2"
 
+    @property
+    def widths(self) -> tuple[int, bool, int | None]:
+        """phone_dim, f0, inter_channels: what `timing.synthetic_inputs` needs to feed this model."""
+        return self.phone_dim, self.f0, self.inter_channels
+
 
 class Backend(Protocol):
     info: ModelInfo

@@ -21,58 +21,18 @@ Not for: fidelity (`compare`) or memory (`inspect`, `compare`).
 from __future__ import annotations
 
 import platform
-import statistics
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from .backends import Backend, ModelInfo, open_backend
-from .onnx.parity import torch_threads
+from .backends import Backend, open_backend
 from .errors import DistillRVCError
 from .features.pitch import coarse_pitch
+from .timing import cpu_name, side_by_side, synthetic_inputs, timed, torch_threads
 
 LENGTHS_S = (1.0, 10.0)
-
-
-def synthetic_inputs(info: ModelInfo, seconds: float, batch: int = 1, seed: int = 0) -> dict[str, Any]:
-    """Reproducible inputs for `seconds` of audio: phone [B, T, C] ~ N(0, 1), pitchf [B, T] gliding
-    110-440 Hz with the last 0.2 s of every second unvoiced, its coarse pitch, noise [B, inter, T]."""
-    t = max(3, round(seconds * 100))
-    rng = np.random.default_rng(seed)
-    frames = np.arange(t)
-    f0 = 220.0 * 2.0 ** np.sin(2 * np.pi * frames / 150)
-    f0[frames % 100 >= 80] = 0.0
-    return {
-        "phone": rng.standard_normal((batch, t, info.phone_dim), dtype=np.float32),
-        "pitch": np.repeat(coarse_pitch(f0)[None], batch, 0) if info.f0 else None,
-        "pitchf": np.repeat(f0.astype(np.float32)[None], batch, 0) if info.f0 else None,
-        "noise": rng.standard_normal((batch, info.inter_channels, t), dtype=np.float32)
-        if info.inter_channels else None,
-    }
-
-
-def timed(fn: Callable[[], Any], sync: Callable[[], None]) -> Callable[[], float]:
-    """A job for `side_by_side`: one call of `fn`, `sync`ed (CUDA), in seconds."""
-    def once() -> float:
-        start = time.perf_counter()
-        fn()
-        sync()
-        return time.perf_counter() - start
-    return once
-
-
-def side_by_side(jobs: list[Callable[[], float]], runs: int, warmup: int) -> list[float]:
-    """Median of each job's timings; the jobs take turns in every run."""
-    times: list[list[float]] = [[] for _ in jobs]
-    for r in range(warmup + runs):
-        for i, job in enumerate(jobs):
-            t = job()
-            if r >= warmup:
-                times[i].append(t)
-    return [statistics.median(t) for t in times]
 
 
 def bench(models: list[str | Path], *, device: str = "cpu", threads: int | None = 2, runs: int = 5,
@@ -94,14 +54,14 @@ def bench(models: list[str | Path], *, device: str = "cpu", threads: int | None 
         results: list[dict[str, Any]] = [_describe(b) for b in backends]
 
         for seconds in lengths_s:
-            inputs = [synthetic_inputs(b.info, seconds) for b in backends]
+            inputs = [synthetic_inputs(*b.info.widths, seconds) for b in backends]
             medians = side_by_side([timed(_call(b, x), b.synchronize) for b, x in zip(backends, inputs)],
                                     runs, warmup)
             for res, m in zip(results, medians):
                 res["latency_s"][f"{seconds:g}s"] = m
                 res["rtf"][f"{seconds:g}s"] = m / seconds
 
-        inputs = [synthetic_inputs(b.info, 1.0, batch) for b in backends]
+        inputs = [synthetic_inputs(*b.info.widths, 1.0, batch) for b in backends]
         medians = side_by_side([timed(_call(b, x), b.synchronize) for b, x in zip(backends, inputs)],
                                 runs, warmup)
         for res, b, m in zip(results, backends, medians):
@@ -146,7 +106,7 @@ def _stream(backends: list[Backend], encoder, f0_method: str, chunk_s: float, co
     for b in backends:
         for seconds, jobs in ((chunk_s, first_jobs), (chunk_s + context_s, steady_jobs)):
             if encoder is None:
-                x = synthetic_inputs(b.info, seconds)
+                x = synthetic_inputs(*b.info.widths, seconds)
                 jobs.append(timed(_call(b, x), b.synchronize))
             else:
                 audio = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
@@ -175,18 +135,6 @@ def _pipeline(b: Backend, encoder, audio: np.ndarray, f0_method: str) -> Callabl
                                                          dtype=np.float32) if b.info.inter_channels else None
         b.run(feats, pitch, pitchf, 0, noise)
     return run
-
-
-def cpu_name() -> str:
-    """The CPU's model name where the OS tells it (Linux), else the architecture."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _ort_version() -> str | None:
@@ -220,3 +168,4 @@ def format_bench(result: dict[str, Any]) -> str:
     lines.append(f"per chunk = {result['settings']['chunk_s']:g} s chunk + {result['settings']['context_s']:g} s "
                  f"of context; speedup = the first model's {keys[-1]} latency / this model's")
     return "\n".join(lines)
+

@@ -41,7 +41,7 @@ from .errors import DistillRVCError
 from .features.audio import AUDIO_SUFFIXES, highpass, load_audio
 from .features.pitch import F0_METHODS, coarse_pitch, extract_f0, transpose_f0
 from .memory import GB, InferenceMemory, fake_peaks, inference_memory
-from .onnx.parity import torch_threads
+from .timing import torch_threads
 from .options import check_threads, refuse_output_inside, refuse_overwrite, resolve_device
 
 if TYPE_CHECKING:

@@ -12,7 +12,6 @@ tensor, so it is not measured here; `CUDA_OVERHEAD_BYTES` is our stated estimate
 """
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -192,3 +191,24 @@ def peak_rss_bytes() -> int | None:
         return None
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss) if sys.platform == "darwin" else int(rss) * 1024  # macOS: bytes, Linux: KiB
+
+
+def macs_per_second(config, seconds: float = 1.0, arch: dict[str, Any] | None = None) -> int:
+    """Multiply-accumulates of one inference pass of the synthesizer `config` describes, per
+    second of audio (FlopCounterMode / 2, on fake tensors: nothing is allocated); `arch`: the
+    per-layer widths of a pruned model (models/arch.py)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .checkpoint import build_model
+    from .timing import synthetic_inputs
+
+    x = {k: None if v is None else torch.from_numpy(v)
+         for k, v in synthetic_inputs(config.phone_dim, config.f0, config.inter_channels, seconds).items()}
+    t = x["phone"].shape[1]
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        model = build_model(config, arch).eval()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model.infer(x["phone"], torch.tensor([t]), x["pitch"], x["pitchf"], torch.zeros(1, dtype=torch.long),
+                        noise=x["noise"], source_noise=False)
+    return int(counter.get_total_flops() / 2 / seconds)

@@ -7,6 +7,8 @@ stand-in for that exact global name (see `features/content.py` for fairseq's Dic
 """
 from __future__ import annotations
 
+import hashlib
+
 import pickle
 import re
 from pathlib import Path
@@ -98,3 +100,13 @@ def safe_torch_load(path: str | Path, what: str = "checkpoint", stand_ins: Itera
         detail = str(e).split(".")[0].strip() or type(e).__name__
         raise DistillRVCError(
             f"{path}: not a readable PyTorch file: truncated, corrupted or of another kind ({detail})") from None
+
+
+def file_sha256(path: str | Path, length: int | None = None) -> str:
+    """The sha256 of a file (hex; its first `length` digits when given): records which teacher,
+    encoder or F0 model made a student, a cache or an export."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:length]

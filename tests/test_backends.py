@@ -9,7 +9,7 @@ import soundfile as sf
 
 from distill_rvc import DistillRVCError, load_model
 from distill_rvc.backends import OrtBackend, TorchBackend, open_backend
-from distill_rvc.bench import synthetic_inputs
+from distill_rvc.timing import synthetic_inputs
 from distill_rvc.convert import ChunkSizes, Converter, ConvertSettings
 from distill_rvc.features import load_content_encoder
 from conftest import TINY_TEACHER
@@ -34,13 +34,13 @@ def test_torch_and_onnxruntime_agree(exported):
     torch_b = open_backend(TINY_TEACHER, deterministic=True)
     ort_b = open_backend(exported["rvc"], deterministic=True)
     assert isinstance(torch_b, TorchBackend) and isinstance(ort_b, OrtBackend)
-    x = synthetic_inputs(torch_b.info, 1.3, seed=3)
+    x = synthetic_inputs(*torch_b.info.widths, 1.3, seed=3)
     a = torch_b.run(x["phone"], x["pitch"], x["pitchf"], 0, x["noise"])
     b = ort_b.run(x["phone"], x["pitch"], x["pitchf"], 0, x["noise"])
     assert a.shape == b.shape == (1, 130 * 400)
     assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
     # the same noise is what makes them agree: other noise, other audio
-    c = ort_b.run(x["phone"], x["pitch"], x["pitchf"], 0, synthetic_inputs(torch_b.info, 1.3, seed=4)["noise"])
+    c = ort_b.run(x["phone"], x["pitch"], x["pitchf"], 0, synthetic_inputs(*torch_b.info.widths, 1.3, seed=4)["noise"])
     assert np.abs(a - c).max() > 0.1 * np.abs(a).max()
 
 
@@ -69,7 +69,7 @@ def test_onnx_info_with_and_without_metadata(exported, tmp_path):
     probed = OrtBackend(tmp_path / "bare.onnx")
     assert (probed.info.sr, probed.info.hop) == (40000, 400)
 
-    x = synthetic_inputs(rvc.info, 0.5)
+    x = synthetic_inputs(*rvc.info.widths, 0.5)
     y = wokada.run(x["phone"], x["pitch"], x["pitchf"], 0)
     assert y.shape == (1, 50 * 400) and np.abs(y).max() <= 1.0
     with pytest.raises(DistillRVCError, match="w-okada-interface graph draws its noise"):

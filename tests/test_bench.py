@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from distill_rvc import DistillRVCError
 from distill_rvc.backends import ModelInfo
-from distill_rvc.bench import bench, synthetic_inputs
+from distill_rvc.bench import bench
+from distill_rvc.timing import synthetic_inputs
 from distill_rvc.cli import cli
 from conftest import TINY_TEACHER
 from make_stand_in_hubert import write_hubert
@@ -25,7 +26,7 @@ def _one_thread():
 def test_synthetic_inputs():
     info = ModelInfo(path=None, format="torch", sr=40000, hop=400, f0=True, phone_dim=768, inter_channels=192,
                      params=0, file_bytes=None)
-    x = synthetic_inputs(info, 1.0, batch=3)
+    x = synthetic_inputs(*info.widths, 1.0, batch=3)
     assert x["phone"].shape == (3, 100, 768) and x["noise"].shape == (3, 192, 100)
     assert x["pitch"].shape == x["pitchf"].shape == (3, 100)
     assert (x["pitchf"][:, 80:] == 0).all() and (x["pitch"][:, 80:] == 1).all()  # last 0.2 s unvoiced

@@ -262,7 +262,7 @@ def test_taylor_importance_ranks_by_the_loss_gradient(student):
 # --------------------------------------------------------------------------- budgets
 @pytest.mark.parametrize("mode", ["rvc", "free"])
 def test_target_params_and_macs_pick_the_smallest_sufficient_ratio(teacher, mode):
-    from distill_rvc.distill.planner import macs_per_second
+    from distill_rvc.memory import macs_per_second
 
     cfg, widths = teacher.config, widths_of(teacher)
 

@@ -35,14 +35,14 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..atomic import _umask, atomic_write, make_folder, write_json, write_text
+from ..atomic import _umask, atomic_write, finite, make_folder, write_json, write_text
 from ..backends import Backend, OrtBackend, TorchBackend, open_backend
-from ..bench import cpu_name, side_by_side, timed
+from ..timing import cpu_name, side_by_side, timed
 from ..convert import ChunkInput, ChunkSizes, Converter, ConvertSettings, Timings, render
 from ..errors import DistillRVCError
 from ..features.audio import AUDIO_SUFFIXES, load_audio
 from ..memory import peak_rss_bytes
-from ..onnx.parity import torch_threads
+from ..timing import torch_threads
 from ..options import check_threads
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     }
     recipe = _student_recipe(models["student"])
     report["verdict"] = verdict(report, recipe, fidelity_reason)
-    report = _finite(report)
+    report = finite(report)
 
     step("write")
     files = _write(out, report, outputs, comparisons, per_clip, clips, info, teacher, student, notes,
@@ -374,7 +374,7 @@ def _macs(model) -> int | None:
     """Multiply-accumulates per second of audio (teach's FlopCounterMode count on fake tensors)."""
     if model is None:
         return None
-    from ..distill.planner import macs_per_second
+    from ..memory import macs_per_second
 
     return int(macs_per_second(model.config, arch=getattr(model, "arch", None)))
 
@@ -393,9 +393,9 @@ def _peak_memory(teacher: Path, student: Path, models: dict[str, Backend], s: Co
         for role, b in models.items():
             if isinstance(b, TorchBackend):
                 gpu = TorchBackend(copy.deepcopy(b.model), "cuda", deterministic=True)
-                from ..bench import synthetic_inputs
+                from ..timing import synthetic_inputs
 
-                x = synthetic_inputs(gpu.info, s.mem_seconds)
+                x = synthetic_inputs(*gpu.info.widths, s.mem_seconds)
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
                 gpu.run(x["phone"], x["pitch"], x["pitchf"], 0, x["noise"])
@@ -439,12 +439,12 @@ def _rss_child(model: str, threads: int | None, seconds: float, queue) -> None:
             import onnxruntime  # noqa: F401 (imported first: the runtimes are the baseline, not the model)
         except ImportError:
             pass
-        from ..bench import synthetic_inputs
+        from ..timing import synthetic_inputs
         if threads:
             torch.set_num_threads(threads)
         base = _rss()
         backend = open_backend(model, "cpu", threads=threads)
-        x = synthetic_inputs(backend.info, seconds)
+        x = synthetic_inputs(*backend.info.widths, seconds)
         backend.run(x["phone"], x["pitch"], x["pitchf"], 0, x["noise"])
         queue.put((_peak_rss() - base, None))
     except Exception as e:  # reported, not raised: the parent goes on without this number
@@ -576,19 +576,6 @@ def _neighbour(recipe: str, step: int) -> str | None:
         return None
     i = names.index(name) + step
     return names[i] if 0 <= i < len(names) else None
-
-
-def _finite(x: Any) -> Any:
-    """NaN and infinities become None, so report.json holds null, never NaN."""
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 # -------------------------------------------------------------------------------------- writing

@@ -18,7 +18,6 @@ Not for: importing RVC's own extracted features (`rvc_logs.py`) or reading the c
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from .dataset import DatasetWriter
 from ..errors import DistillRVCError
 from ..features.audio import AUDIO_SUFFIXES, MIN_SECONDS, SILENCE_PEAK, highpass, load_audio, resample
 from ..features.pitch import F0_METHODS, coarse_pitch, extract_f0
+from ..safe_load import file_sha256
 from .slicer import SlicerSettings, slice_at_silences
 
 if TYPE_CHECKING:
@@ -108,15 +108,6 @@ def resolve_device(device: str) -> str:
     return str(options.resolve_device(device))
 
 
-def file_digest(path: str | Path, length: int = 16) -> str:
-    """A short sha256 of a file: records which encoder or F0 model made a cache."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:length]
-
-
 def prepare(audio_dir: str | Path, out: str | Path, *, hubert: str | Path, version: str = "v2",
             f0_method: str = "harvest", sr: int = 40000, rmvpe: str | Path | None = None, device: str = "auto",
             window_s: float = WINDOW_S, progress: bool = True) -> PrepareReport:
@@ -153,9 +144,9 @@ def prepare(audio_dir: str | Path, out: str | Path, *, hubert: str | Path, versi
         extract_f0(np.zeros(1600, dtype=np.float32), "rmvpe", rmvpe_path=rmvpe, device=device)
     extractor: dict[str, Any] = {
         "tool": "distill-rvc prepare",
-        "content_encoder": {"file": Path(hubert).name, "sha256": file_digest(hubert)},
+        "content_encoder": {"file": Path(hubert).name, "sha256": file_sha256(hubert, 16)},
         "f0_method": f0_method,
-        "rmvpe": {"file": Path(rmvpe).name, "sha256": file_digest(rmvpe)} if f0_method == "rmvpe" else None,
+        "rmvpe": {"file": Path(rmvpe).name, "sha256": file_sha256(rmvpe, 16)} if f0_method == "rmvpe" else None,
         "preprocess": {"highpass_hz": 48, "highpass": "butterworth order 5, causal", "slicer": asdict(SlicerSettings()),
                        "window_s": window_s, "overlap_s": OVERLAP_S, "max_peak": MAX_PEAK,
                        "loudness": {"max": LOUDNESS_MAX, "alpha": LOUDNESS_ALPHA}},

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from ..config import SynthConfig
-from ..memory import ALLOCATOR_SLACK, CUDA_OVERHEAD_BYTES, GB, fake_step_memory
+from ..memory import ALLOCATOR_SLACK, CUDA_OVERHEAD_BYTES, GB, fake_step_memory, macs_per_second
 from ..models import Synthesizer
 from .batches import Batch
 from .recipes import Recipe, TrainConfig
@@ -180,24 +180,6 @@ def plan_training(teacher_config: SynthConfig, recipe: Recipe, student: SynthCon
         params={"student": n_student, "teacher": n_teacher, "helpers": n_aux}, parts=parts, tracked_peak=tracked,
         overheads=overheads, total=tracked + sum(overheads.values()), flops_per_step=mem.flops,
         student_config=s_cfg.to_dict())
-
-
-def macs_per_second(config: SynthConfig, seconds: float = 1.0, arch: dict[str, Any] | None = None) -> int:
-    """Multiply-accumulates of one inference pass per second of audio (FlopCounterMode / 2);
-    `arch`: the per-layer widths of a pruned model (models/arch.py)."""
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from ..checkpoint import build_model
-
-    t = int(seconds * 100)
-    with FakeTensorMode(allow_non_fake_inputs=True):
-        model = build_model(config, arch).eval()
-        inputs = synthetic_batch(config, 1, t)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model.infer(inputs.phone, inputs.lengths, inputs.pitch, inputs.pitchf, inputs.sid, noise=inputs.noise,
-                        source_noise=False)
-    return int(counter.get_total_flops() / 2 / seconds)
 
 
 def measure_step_memory(teacher: Synthesizer, student: Synthesizer, recipe: Recipe, seed: int = 0) -> dict[str, int]:

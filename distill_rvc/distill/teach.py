@@ -14,7 +14,6 @@ Everything it needs comes in as arguments; the CLI only parses options and print
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from ..consumers import Loads, where_it_loads
 from ..data.dataset import Dataset
 from ..errors import DistillRVCError
 from ..memory import GB
+from ..safe_load import file_sha256
 from ..options import resolve_device
 from .planner import MemoryPlan, plan_training
 from .recipes import Recipe, load_recipe
@@ -45,14 +45,6 @@ class TeachResult:
     params: dict[str, int]  # teacher and student parameter counts
     plan: MemoryPlan | None
     train: TrainResult
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Path, out: str | Path, *,

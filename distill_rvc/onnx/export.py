@@ -49,6 +49,7 @@ from ..checkpoint import load_model
 from ..config import SynthConfig
 from ..errors import DistillRVCError
 from ..models import Synthesizer
+from ..safe_load import file_sha256
 
 if TYPE_CHECKING:
     import onnx
@@ -437,11 +438,7 @@ def _source(source: Any, model: Synthesizer) -> dict[str, Any]:
     ckpt = getattr(model, "checkpoint", None)
     if isinstance(source, Synthesizer) or ckpt is None:
         return {"path": None, "format": "in-memory Synthesizer"}
-    digest = hashlib.sha256()
-    with open(ckpt.path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(ckpt.path), "format": ckpt.format, "sha256": digest.hexdigest()}
+    return {"path": str(ckpt.path), "format": ckpt.format, "sha256": file_sha256(ckpt.path)}
 
 
 def _versions() -> dict[str, str]:

@@ -13,18 +13,19 @@ Not for: judging audio quality (teacher vs student is `compare`'s job) or export
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import statistics
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from ..atomic import finite
 from ..config import SynthConfig
 from ..features.pitch import coarse_pitch
 from ..models import NOISE_SCALE, Synthesizer
+from ..timing import torch_threads
 
 if TYPE_CHECKING:
     import onnx
@@ -183,17 +184,6 @@ def session(model_bytes: bytes, provider: str = CPU, threads: int | None = None)
     return ort.InferenceSession(model_bytes, opts, providers=providers)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 # -------------------------------------------------------------------------------- check
 def check_parity(graph: "onnx.ModelProto", model: Synthesizer, interface: str, *, tolerance: float,
                  lengths_s: tuple[float, ...] = (1.0, 10.0), threads: int | None = None,
@@ -245,7 +235,7 @@ def check_parity(graph: "onnx.ModelProto", model: Synthesizer, interface: str, *
     if cuda.get("passed") is False:
         failures.append(f"on CUDA, max_rel {cuda['max_rel']:.2e} exceeds the tolerance {tolerance:.0e}")
 
-    parity = {"max_abs": _finite(max_abs), "max_rel": _finite(max_rel), "lengths_s": list(lengths_s),
+    parity = {"max_abs": finite(max_abs), "max_rel": finite(max_rel), "lengths_s": list(lengths_s),
               "tolerance": tolerance, "passed": not failures, "provider": CPU, "per_length": per_length,
               "cuda": cuda}
     if failures:
@@ -303,10 +293,5 @@ def _cuda_parity(det_bytes: bytes, interface: str, inputs: dict, refs: dict, tol
         out = sess.run(None, feed(sess, interface, x))[0]
         max_abs, max_rel = errors(out, refs[s])
         worst_abs, worst_rel = max(worst_abs, max_abs), max(worst_rel, max_rel)
-    return {"provider": CUDA, "max_abs": worst_abs, "max_rel": _finite(worst_rel),
+    return {"provider": CUDA, "max_abs": worst_abs, "max_rel": finite(worst_rel),
             "passed": worst_rel <= tolerance}
-
-
-def _finite(x: float) -> float | None:
-    """JSON has no inf/nan: report those as null (and the check fails on its own terms)."""
-    return x if np.isfinite(x) else None

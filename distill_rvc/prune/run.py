@@ -174,7 +174,7 @@ def ratio_for_target(config, widths: Arch, *, round_to: int = 1, parts: tuple[st
                      mode: str = "rvc") -> float:
     """The smallest ratio whose widths bring the model to at most `params` parameters or
     `macs` multiply-accumulates per second of audio (bisection; widths only, no weights)."""
-    from ..distill.planner import macs_per_second
+    from ..memory import macs_per_second
 
     if (params is None) == (macs is None):
         raise DistillRVCError("give exactly one target: parameters or MACs per second")
@@ -393,7 +393,7 @@ def cpu_latency(models: dict[str, Synthesizer], seconds: float = 2.0, runs: int 
 
 
 def _describe(model: Synthesizer) -> dict[str, Any]:
-    from ..distill.planner import macs_per_second
+    from ..memory import macs_per_second
 
     return {"params": count_params(model), "macs_per_s": macs_per_second(model.config, arch=widths_of(model))}
 
@@ -522,7 +522,7 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
     """
     from tqdm.auto import tqdm
 
-    from ..distill.teach import file_sha256
+    from ..safe_load import file_sha256
 
     model_path, out = Path(model), Path(out)
     _check_options(ratio, steps, importance, round_to, parts, target_params, target_macs, recover_steps,

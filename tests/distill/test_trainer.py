@@ -141,7 +141,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, teacher, exam
     from conftest import ROOT, TINY_TEACHER
     from distill_rvc.cli import cli
     from distill_rvc.distill.recipes import load_recipe
-    from distill_rvc.distill.teach import file_sha256
+    from distill_rvc.safe_load import file_sha256
 
     out = tmp_path / "run"
     args = ["teach", "--teacher", str(TINY_TEACHER), "--recipe", "tiny", "--data", str(example_data.root),
