@@ -85,7 +85,7 @@ class TorchBackend:
         self.deterministic = deterministic
         self.name = f"torch-{self.device.type}"
         cfg = model.config
-        ckpt = getattr(model, "checkpoint", None)
+        ckpt = model.checkpoint
         self.info = ModelInfo(path=path, format="torch", sr=cfg.sr, hop=cfg.hop_length, f0=cfg.f0,
                               phone_dim=cfg.phone_dim, inter_channels=cfg.inter_channels,
                               params=sum(p.numel() for p in model.parameters()),

@@ -390,7 +390,7 @@ def save_model(model: Synthesizer, path: str | Path, *, metadata: dict[str, Any]
     Returns the path written and the format.
     """
     metadata = dict(metadata or {})
-    loaded = getattr(getattr(model, "checkpoint", None), "metadata", None) or {}
+    loaded = getattr(model.checkpoint, "metadata", None) or {}
     travel = {k: metadata.pop(k, loaded.get(k)) for k in TRAVEL_KEYS}
     travel = {k: v for k, v in travel.items() if v is not None}
     try:
@@ -400,7 +400,7 @@ def save_model(model: Synthesizer, path: str | Path, *, metadata: dict[str, Any]
         raise DistillRVCError(f"metadata for {path} is not plain JSON data: {e}") from None
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("enc_q.")}
     sd, config = fold_phone_projection(sd, model.config)
-    arch = getattr(model, "arch", None)
+    arch = model.arch
     fits, reason = config.fits_rvc(latent_192=not plain_rvc)
     if arch:
         fits, reason = False, "per-layer widths (pruned)"

@@ -154,7 +154,7 @@ def chunk_sizes(backend: Backend, encoder: "ContentEncoder", budget_gb: float = 
     from .checkpoint import build_model
 
     cfg = backend.model.config
-    synth = inference_memory(lambda: build_model(cfg, getattr(backend.model, "arch", None)), cfg.phone_dim, cfg.f0, cfg.inter_channels)
+    synth = inference_memory(lambda: build_model(cfg, backend.model.arch), cfg.phone_dim, cfg.f0, cfg.inter_channels)
     content = content_memory(encoder.config, backend.info.version)
     budget = budget_gb * GB
     fits = [synth.longest_chunk(budget - content.weights), content.longest_chunk(budget - synth.weights)]

@@ -376,7 +376,7 @@ def _macs(model) -> int | None:
         return None
     from ..memory import macs_per_second
 
-    return int(macs_per_second(model.config, arch=getattr(model, "arch", None)))
+    return int(macs_per_second(model.config, arch=model.arch))
 
 
 def _peak_memory(teacher: Path, student: Path, models: dict[str, Backend], s: CompareSettings,

@@ -114,7 +114,7 @@ def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Pat
     student = student.cpu().float()
     saved = save_model(student, student_file(out, teacher_path, recipe.name), metadata=metadata)
     log.info("wrote %s (%s)", saved.path, saved.format)
-    loads = where_it_loads(saved.format, student.config, getattr(student, "arch", None))
+    loads = where_it_loads(saved.format, student.config, student.arch)
     return TeachResult(student_path=saved.path, format=saved.format, loads=loads, params=counts, plan=plan,
                        train=result)
 

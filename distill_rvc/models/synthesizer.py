@@ -11,7 +11,7 @@ different `SynthConfig`s.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import nn
@@ -23,6 +23,9 @@ from .flow import ResidualCouplingBlock
 from .posterior import PosteriorEncoder
 from .text_encoder import TextEncoder
 from .weight_norm import remove_weight_norm
+
+if TYPE_CHECKING:
+    from ..checkpoint import Checkpoint
 
 NOISE_SCALE = 0.66666  # RVC's prior sampling temperature
 
@@ -39,9 +42,19 @@ class SynthOutput(NamedTuple):
 
 
 class Synthesizer(nn.Module):
+    """`config`: the architecture. `arch`: per-layer widths where pruning left some the config
+    cannot express (models/arch.py), else None. `checkpoint`: the parsed file the model was
+    loaded from (`load_model`), else None."""
+
+    config: SynthConfig
+    arch: dict[str, Any] | None
+    checkpoint: "Checkpoint | None"
+
     def __init__(self, config: SynthConfig, with_posterior: bool = False):
         super().__init__()
         c = self.config = config
+        self.arch = None
+        self.checkpoint = None
         self.enc_p = TextEncoder(c.inter_channels, c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers,
                                  c.kernel_size, c.phone_dim, f0=c.f0, phone_proj_dim=c.phone_proj_dim,
                                  window_size=c.window_size)

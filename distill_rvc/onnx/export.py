@@ -130,7 +130,7 @@ def wokada_metadata(config: SynthConfig, embedder: str | None = None) -> dict[st
 
 def stored_embedder(model: Synthesizer) -> str | None:
     """The content encoder the model file names (`embedder_model`, as Applio writes it), or None."""
-    ckpt = getattr(model, "checkpoint", None)  # load_model's parsed file: Applio's keys are in its metadata
+    ckpt = model.checkpoint  # load_model's parsed file: Applio's keys are in its metadata
     stored = (getattr(ckpt, "metadata", None) or {}).get("embedder_model")
     return str(stored).strip() if stored else None
 
@@ -435,7 +435,7 @@ def model_card(model: Synthesizer, source: Any, graph: "onnx.ModelProto", data: 
 
 
 def _source(source: Any, model: Synthesizer) -> dict[str, Any]:
-    ckpt = getattr(model, "checkpoint", None)
+    ckpt = model.checkpoint
     if isinstance(source, Synthesizer) or ckpt is None:
         return {"path": None, "format": "in-memory Synthesizer"}
     return {"path": str(ckpt.path), "format": ckpt.format, "sha256": file_sha256(ckpt.path)}

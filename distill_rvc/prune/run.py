@@ -458,7 +458,7 @@ def recovery_recipe(model: Synthesizer, recipe=None):
         return recipe
     if recipe:
         return load_recipe(recipe)
-    ckpt = getattr(model, "checkpoint", None)
+    ckpt = model.checkpoint
     spec = ckpt.metadata.get("recipe_spec") if ckpt is not None else None
     if isinstance(spec, dict):
         try:
@@ -596,7 +596,7 @@ def prune(model: str | Path, out: str | Path, *, teacher: str | Path | None = No
             bar.set_postfix(params=f"{row['params']:,}")
 
     student = student.cpu().float().eval()
-    carried = {k: v for k, v in (student.checkpoint.metadata if hasattr(student, "checkpoint") else {}).items()
+    carried = {k: v for k, v in (student.checkpoint.metadata if student.checkpoint else {}).items()
                if k not in ("info", "fidelity", "params", "steps", "not_rvc_because", "prune")}
     final = schedule[-1]["mel_l1_recovered"] if recover_steps else schedule[-1]["mel_l1_pruned"]
     fidelity = {"metric": FIDELITY, "unpruned": unpruned, "final": final}
