@@ -16,7 +16,6 @@ import argparse
 import copy
 import json
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distill_rvc import Synthesizer, rvc_config  # noqa: E402
 from distill_rvc.checkpoint import build_model  # noqa: E402
 from distill_rvc.models.arch import widths_of  # noqa: E402
-from distill_rvc.prune.run import prune_synthesizer, scaled_widths  # noqa: E402
+from distill_rvc.prune import prune_synthesizer  # noqa: E402
+from distill_rvc.prune.widths import scaled_widths  # noqa: E402
+from distill_rvc.timing import side_by_side, timed  # noqa: E402
 
 
 def part_macs(config, arch, frames: int) -> dict[str, int]:
@@ -61,18 +62,10 @@ def _part_runs(model: Synthesizer, frames: int, seed: int = 0) -> dict:
             "dec": lambda: model.dec(z, pitchf, g=spk, source_noise=False)}
 
 
-def timed(runs: dict, repeats: int) -> dict[str, float]:
-    """Median seconds of each callable, interleaved, after one warm-up each."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
+def medians(runs: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each callable, interleaved, after one warm-up each (timing.py)."""
     with torch.no_grad():
-        for run in runs.values():
-            run()
-        for _ in range(repeats):
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+        return dict(zip(runs, side_by_side([timed(run) for run in runs.values()], repeats, warmup=1)))
 
 
 def main() -> None:
@@ -102,7 +95,7 @@ def main() -> None:
         models[f"p={ratio:g}"] = model
 
     runs = {name: _part_runs(model, frames)["dec"] for name, model in models.items()}
-    dec_s = timed(runs, args.runs)
+    dec_s = medians(runs, args.runs)
     rows = []
     for name, model in models.items():
         macs = part_macs(cfg, widths_of(model), 100)["dec"]
@@ -114,7 +107,7 @@ def main() -> None:
                      "prune_s": round(prune_s.get(name, 0.0), 2)})
 
     # Each part's share of the unpruned synthesizer: what pruning the flow could still buy.
-    shares_s = timed(_part_runs(teacher, frames), args.runs)
+    shares_s = medians(_part_runs(teacher, frames), args.runs)
     shares_macs = part_macs(cfg, None, 100)
     params = teacher.param_counts()
     parts = {part: {"params": params[part], "gmac_per_s": round(shares_macs[part] / 1e9, 3),

@@ -567,16 +567,18 @@ def prune(model: str, teacher: str | None, data: str | None, out: str, ratio: fl
     free writes distill-rvc's format (per-layer widths), which only `inspect`, `export` and
     `compare` read: the report then says so.
     """
-    from .prune.run import PARTS, format_report
-    from .prune.run import prune as run_prune
+    from .prune import PruneSettings, format_prune
+    from .prune import prune as run_prune
+    from .prune.widths import PARTS
 
-    result = run_prune(model, out, teacher=teacher, data=data, ratio=ratio, steps=steps, importance=importance,
-                       round_to=round_to, widths_mode=widths_mode, parts=PARTS if parts == "all" else (parts,),
-                       target_params=int(target_params) if target_params else None, target_macs=target_macs,
-                       recover_steps=recover_steps, recipe=recipe, batch_size=batch_size, device=device,
-                       run_dir=run_dir, report=report_path, latency_seconds=latency_seconds, threads=threads,
+    settings = PruneSettings(ratio=ratio, steps=steps, importance=importance, round_to=round_to,
+                             widths_mode=widths_mode, parts=PARTS if parts == "all" else (parts,),
+                             target_params=int(target_params) if target_params else None, target_macs=target_macs,
+                             recover_steps=recover_steps, recipe=recipe, batch_size=batch_size, device=device,
+                             latency_seconds=latency_seconds, threads=threads)
+    result = run_prune(model, out, settings, teacher=teacher, data=data, run_dir=run_dir, report=report_path,
                        progress=not quiet)
-    click.echo(format_report(result))
+    click.echo(format_prune(result))
     if report_path:
         click.echo(f"report     {report_path}")
 

@@ -111,9 +111,9 @@ def test_trainer_and_prune_use_the_shared_device_check():
 
     with pytest.raises(DistillRVCError, match="--device 'cdua': expected auto, cpu, cuda or cuda:N"):
         train(None, None, None, None, None, "unused", device="cdua")
-    import distill_rvc.prune.run as prune
+    import distill_rvc.prune.recovery as prune_recovery
 
-    assert prune.resolve_device is resolve_device
+    assert prune_recovery.resolve_device is resolve_device
 
 
 def test_threads_from_python():

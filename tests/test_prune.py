@@ -25,8 +25,9 @@ from distill_rvc.distill.student import build_student
 from distill_rvc.inspect_model import inspect_model
 from distill_rvc.models.arch import normalize, not_rvc_because, widths_of
 from distill_rvc.models.weight_norm import apply_weight_norm
-from distill_rvc.prune.run import (format_report, kept_width, params_of, planned_widths, prune, prune_synthesizer,
-                               ratio_for_target, rvc_conv_pre, scaled_widths)
+from distill_rvc.prune import PruneSettings, format_prune, prune, prune_synthesizer
+from distill_rvc.prune.widths import (kept_width, params_of, planned_widths, ratio_for_target, rvc_conv_pre,
+                                      scaled_widths)
 from conftest import TINY_TEACHER
 from distill.distill_helpers import quick_recipe
 
@@ -296,9 +297,10 @@ def student_file(tmp_path_factory, student):
 
 def test_recovery_distillation_brings_the_pruned_student_back_toward_the_teacher(tmp_path, student_file,
                                                                                  example_data):
-    report = prune(student_file, tmp_path / "pruned.pth", teacher=TINY_TEACHER, dataset=example_data, ratio=0.5,
-                   round_to=1, recover_steps=10, recipe=quick_recipe("tiny"), run_dir=tmp_path / "run",
-                   report=tmp_path / "report.json", latency_seconds=0.5, latency_runs=1, progress=False)
+    settings = PruneSettings(ratio=0.5, round_to=1, recover_steps=10, recipe=quick_recipe("tiny"), latency_seconds=0.5,
+                             latency_runs=1)
+    report = prune(student_file, tmp_path / "pruned.pth", settings, teacher=TINY_TEACHER, data=example_data,
+                   run_dir=tmp_path / "run", report=tmp_path / "report.json", progress=False)
     step = report.schedule[0]
     assert step["mel_l1_recovered"] < 0.8 * step["mel_l1_pruned"], step
     assert report.fidelity["unpruned"] < step["mel_l1_pruned"]  # pruning moved it away first
@@ -315,9 +317,10 @@ def test_recovery_distillation_brings_the_pruned_student_back_toward_the_teacher
 
 
 def test_iterative_schedule_reaches_the_ratio_in_steps(tmp_path, example_data):
-    report = prune(TINY_TEACHER, tmp_path / "p.pth", dataset=example_data, ratio=0.5, steps=2, round_to=1,
-                   recover_steps=2, importance="taylor", recipe=quick_recipe("tiny"), run_dir=tmp_path / "run",
-                   latency_seconds=0, progress=False)
+    settings = PruneSettings(ratio=0.5, steps=2, round_to=1, recover_steps=2, importance="taylor",
+                             recipe=quick_recipe("tiny"), latency_seconds=0)
+    report = prune(TINY_TEACHER, tmp_path / "p.pth", settings, data=example_data, run_dir=tmp_path / "run",
+                   progress=False)
     assert [s["ratio"] for s in report.schedule] == [0.25, 0.5]
     assert report.schedule[0]["params"] > report.schedule[1]["params"]
     # Pruning the teacher against itself: no gradient at first, then Taylor after recovery.
@@ -330,8 +333,9 @@ def test_iterative_schedule_reaches_the_ratio_in_steps(tmp_path, example_data):
 def pruned_file(tmp_path_factory, teacher):
     """The tiny teacher pruned at 0.3 with free widths: non-uniform, so the project format."""
     folder = tmp_path_factory.mktemp("pruned")
-    report = prune(TINY_TEACHER, folder / "pruned.pth", ratio=0.3, round_to=1, widths_mode="free", latency_seconds=0,
-                   half=False, progress=False)
+    report = prune(TINY_TEACHER, folder / "pruned.pth",
+                   PruneSettings(ratio=0.3, round_to=1, widths_mode="free", latency_seconds=0, half=False),
+                   progress=False)
     assert report.written == str(folder / "pruned.drvc.pt")  # the project format is not named *.pth
     return Path(report.written), report
 
@@ -357,21 +361,23 @@ def test_free_widths_say_at_the_end_that_no_runtime_loads_the_file(pruned_file):
     path, report = pruned_file
     assert report.written == str(path) and report.widths_mode == "free"
     assert report.not_rvc_because == "decoder stages 11/6/3/1 do not halve from conv_pre 22 (RVC builds 11/5/2/1)"
-    last = format_report(report).splitlines()[-1]
+    last = format_prune(report).splitlines()[-1]
     assert last.startswith("format     this model is in distill-rvc's project format: RVC, Applio and w-okada "
                            "cannot load it (decoder stages 11/6/3/1")
     assert f"written as {path}" in last and "--widths rvc" in last
 
 
 def test_ratio_zero_without_recovery_writes_the_same_model(tmp_path, teacher):
-    report = prune(TINY_TEACHER, tmp_path / "same.pth", ratio=0.0, latency_seconds=0, half=False, progress=False)
+    report = prune(TINY_TEACHER, tmp_path / "same.pth", PruneSettings(ratio=0.0, latency_seconds=0, half=False),
+                   progress=False)
     assert report.widths["after"] == report.widths["before"]
     for name, value in _outputs(teacher).items():
         torch.testing.assert_close(_outputs(load_model(tmp_path / "same.pth"))[name], value, rtol=0, atol=1e-6)
 
 
 def test_uniform_pruning_stays_in_rvc_format(tmp_path):
-    report = prune(TINY_TEACHER, tmp_path / "p.pth", ratio=0.5, round_to=1, latency_seconds=0, progress=False)
+    report = prune(TINY_TEACHER, tmp_path / "p.pth", PruneSettings(ratio=0.5, round_to=1, latency_seconds=0),
+                   progress=False)
     assert report.format == FORMAT_STUDENT_RVC  # 32 -> 16: stages 8/4/2/1 still halve
     raw = torch.load(tmp_path / "p.pth", weights_only=True)
     assert raw["config"][13] == 16 and raw["config"][4] == 16 and "arch" not in raw["distill_rvc"]
@@ -420,6 +426,25 @@ def test_cli_refuses_bad_options_in_one_line(tmp_path, args, message):
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("settings, message", [
+    (PruneSettings(ratio=1.0), "--ratio must be in [0, 1)"),
+    (PruneSettings(target_params=1, target_macs=1.0), "give one target: --target-params or --target-macs"),
+    (PruneSettings(steps=0), "--steps must be at least 1"),
+    (PruneSettings(batch_size=0), "--batch-size must be at least 1"),
+    (PruneSettings(importance="random"), "unknown importance 'random' (expected magnitude or taylor)"),
+    (PruneSettings(parts=("flow",)), "parts to prune must be among dec, ffn"),
+    (PruneSettings(widths_mode="even"), "--widths must be rvc or free, not 'even'"),
+])
+def test_settings_are_refused_before_any_file_is_read(tmp_path, settings, message):
+    with pytest.raises(DistillRVCError) as raised:
+        settings.check()
+    assert str(raised.value).startswith(message)
+    with pytest.raises(DistillRVCError) as raised:  # the model file does not exist: never opened
+        prune(tmp_path / "missing.pth", tmp_path / "p.pth", settings, progress=False)
+    assert str(raised.value).startswith(message)
+    assert PruneSettings().target is None and PruneSettings(target_macs=2e9).target == {"macs_per_s": 2e9}
 
 
 # -------------------------------------------------------------- RVC-buildable widths
@@ -509,11 +534,11 @@ def _rvc_style_audio(path):
 
 def test_default_prune_writes_a_file_rvc_builds(tmp_path, wide_file):
     out = tmp_path / "pruned.pth"
-    report = prune(wide_file, out, ratio=0.5, latency_seconds=0, progress=False)  # round_to 8, rvc widths
+    report = prune(wide_file, out, PruneSettings(ratio=0.5, latency_seconds=0), progress=False)  # round_to 8, rvc
     assert report.widths_mode == "rvc" and report.round_to == 8
     assert report.widths["after"]["dec"] == _uniform(64) and report.widths["after"]["enc_p"]["ffn"] == [32, 32]
     assert report.format == FORMAT_STUDENT_RVC and report.not_rvc_because is None and report.written == str(out)
-    assert "project format" not in format_report(report)
+    assert "project format" not in format_prune(report)
     missing, unexpected, audio = _rvc_style_audio(out)
     assert missing == [] and unexpected == []
     ours = load_model(out)
@@ -529,13 +554,13 @@ def test_default_prune_writes_a_file_rvc_builds(tmp_path, wide_file):
 
 
 def test_free_widths_at_round_to_8_are_the_project_format(tmp_path, wide_file):
-    report = prune(wide_file, tmp_path / "free.pth", ratio=0.5, widths_mode="free", latency_seconds=0,
+    report = prune(wide_file, tmp_path / "free.pth", PruneSettings(ratio=0.5, widths_mode="free", latency_seconds=0),
                    progress=False)
     assert report.widths["after"]["dec"]["ups"] == [32, 16, 8, 8]  # 8 stays whole: no halving
     assert report.format == FORMAT_PROJECT
     assert report.written == str(tmp_path / "free.drvc.pt") and not (tmp_path / "free.pth").exists()
     assert "config" not in torch.load(report.written, weights_only=True)
-    assert format_report(report).splitlines()[-1].startswith(
+    assert format_prune(report).splitlines()[-1].startswith(
         "format     this model is in distill-rvc's project format: RVC, Applio and w-okada cannot load it "
         "(decoder stages 32/16/8/8 do not halve from conv_pre 64 (RVC builds 32/16/8/4))")
     assert load_model(report.written).checkpoint.metadata["embedder_model"] == "japanese-hubert-base"
@@ -546,7 +571,7 @@ def test_an_applio_teachers_voice_metadata_travels_to_the_pruned_file(tmp_path):
     from rvc_files import write_applio
 
     source = write_applio(tmp_path / "applio.pth", TINY_CONFIG)
-    report = prune(source, tmp_path / "p.pth", ratio=0.5, latency_seconds=0, progress=False)
+    report = prune(source, tmp_path / "p.pth", PruneSettings(ratio=0.5, latency_seconds=0), progress=False)
     assert report.format == FORMAT_STUDENT_RVC
     meta = load_model(tmp_path / "p.pth").checkpoint.metadata
     assert {k: meta.get(k) for k in ("embedder_model", "speakers_id", "vocoder", "model_name", "author")} == \

@@ -159,7 +159,8 @@ def test_pruned_student_is_measured_with_its_own_widths(setup, tmp_path):
     MACs are the pruned model's, not those of the unpruned config it shares with the teacher."""
     from distill_rvc.distill.planner import macs_per_second
     from distill_rvc.models.arch import widths_of
-    from distill_rvc.prune.run import prune_synthesizer, scaled_widths
+    from distill_rvc.prune import prune_synthesizer
+    from distill_rvc.prune.widths import scaled_widths
 
     root, _, clips, hubert = setup
     teacher = load_model(TINY_TEACHER)

@@ -13,7 +13,8 @@ state dict plus this dict, never a pickled module:
 Every other width (the latent, enc_p's hidden width, the flow, the speaker embedding,
 `conv_post`'s single output) is the config's. `build_model(config, arch)` builds the
 config's model and swaps in convs of these widths; the modules' forward passes read no
-width, so nothing else changes. Not here: choosing widths or channels (prune.py).
+width, so nothing else changes. Not here: choosing widths or channels (prune/widths.py,
+prune/engine.py).
 """
 from __future__ import annotations
 
