@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples"), str(ROOT / "tests")]
 
 from distill_rvc import Synthesizer, rvc_config, save_model  # noqa: E402
-from distill_rvc.distill.teach import teach  # noqa: E402
+from distill_rvc.distill.teach import TeachSettings, teach  # noqa: E402
 from distill_rvc.features import write_wav  # noqa: E402
 from distill_rvc.compare.run import CompareSettings, compare  # noqa: E402
 from make_stand_in_hubert import real_size, write_hubert  # noqa: E402
@@ -70,8 +70,8 @@ def main() -> None:
     times["make_inputs_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    result = teach(teacher, "4gb", data, out / "run", steps=args.steps, batch_size=args.batch_size, device="cpu",
-                   check_budget=False, progress=True)
+    result = teach(teacher, data, out / "run", TeachSettings(recipe="4gb", steps=args.steps, batch_size=args.batch_size,
+                                                            device="cpu", check_budget=False, progress=True))
     times["teach_s"] = time.perf_counter() - start
 
     start = time.perf_counter()

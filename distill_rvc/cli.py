@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import shlex
 import sys
 
 import click
@@ -193,20 +192,6 @@ def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simp
                                                                                 result.card_path))
 # =========================================================================== distillation
 # `teach`, `plan`, `recipes` (issue 4): thin wrappers over distill_rvc.distill.
-def _teacher_config(teacher: str | None):
-    """The teacher file's architecture, or RVC's v2 40k f0 config when no file is given."""
-    from .checkpoint import read_checkpoint
-    from .config import rvc_config
-
-    return read_checkpoint(teacher).config if teacher else rvc_config("v2", 40000, True)
-
-
-def _recipes(names: tuple[str, ...]):
-    from .distill.recipes import list_recipes, load_recipe
-
-    return [load_recipe(n) for n in names] if names else list_recipes()
-
-
 @cli.command()
 @click.option("--teacher", required=True, type=click.Path(dir_okay=False),
               help="The trained RVC model to distil (.pth: inference model, G_*.pth, or a distill-rvc file).")
@@ -245,42 +230,17 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
     (`tensorboard --logdir runs`) and checkpointed; --resume continues exactly.
     Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits (130 or 143).
     """
-    from pathlib import Path
+    from .distill.teach import TeachSettings, format_teach, teach as run_teach
+    from .distill.train_state import Interrupted
 
-    from .distill.teach import teach as run_teach
-    from .distill.trainer import Interrupted
-    from .memory import GB
-
-    if out is None:
-        out = str(Path("runs") / f"{Path(teacher).stem}-{Path(recipe).stem}")
+    settings = TeachSettings(recipe=recipe, steps=steps, batch_size=batch_size, key=key, resume=resume, device=device,
+                             check_budget=not no_budget_check, progress=not quiet, checkpoint_every=checkpoint_every)
     try:
-        result = run_teach(teacher, recipe, data, out, steps=steps, batch_size=batch_size, key=key, resume=resume,
-                           device=device, check_budget=not no_budget_check, progress=not quiet,
-                           checkpoint_every=checkpoint_every)
+        result = run_teach(teacher, data, out, settings)
     except Interrupted as e:
         click.echo(f"interrupted: {e}; run the same command with --resume to continue", err=True)
         sys.exit(e.exit_code)
-    t = result.train
-    f = t.fidelity
-    p = result.params
-    click.echo(f"student    {result.student_path} ({result.format})")
-    click.echo(f"loads in   {result.loads.line()}")
-    click.echo(f"params     teacher {p['teacher']:,} -> student {p['student']:,} ({p['teacher'] / p['student']:.1f}x "
-               "smaller; as they run, weight norm folded: `inspect` counts a file's stored g and v)")
-    click.echo(f"trained    {t.steps} steps in {t.seconds:.0f} s, micro-batch {t.micro_batch}")
-    click.echo(f"fidelity   held-out log-mel L1 vs teacher: {f['mel_l1_init']:.3f} at init -> {f['mel_l1']:.3f} "
-               f"({f['mel_l1_ratio']:.2f}x)")
-    if result.plan is not None:
-        click.echo(f"memory     planned peak {result.plan.total / GB:.2f} GB ({result.plan.device}), "
-                   f"budget {result.plan.budget_bytes / GB:g} GB; measured peak {t.peak_memory_bytes / GB:.2f} GB "
-                   f"({'CUDA max_memory_allocated' if (device or '').startswith('cuda') or _cuda() else 'process RSS'})")
-    click.echo(f"logs       tensorboard --logdir {shlex.quote(str(Path(out).parent))}")
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+    click.echo(format_teach(result))
 
 
 @cli.command()
@@ -295,16 +255,10 @@ def plan(teacher: str | None, recipe_names: tuple[str, ...], as_json: bool) -> N
     Traces one real training step on fake tensors (nothing is allocated), then adds the
     CUDA context and allocator slack it cannot see. `teach` refuses plans over budget.
     """
-    import dataclasses
+    from .distill.planner import format_plans, plan as run_plan
 
-    from .distill.planner import format_plan, plan_training
-
-    cfg = _teacher_config(teacher)
-    plans = [plan_training(cfg, r) for r in _recipes(recipe_names)]
-    if as_json:
-        click.echo(json.dumps([dataclasses.asdict(p) | {"fits": p.fits} for p in plans], indent=2))
-    else:
-        click.echo("\n\n".join(format_plan(p) for p in plans))
+    result = run_plan(teacher, recipe_names)
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else format_plans(result))
 
 
 @cli.command()
@@ -313,22 +267,10 @@ def plan(teacher: str | None, recipe_names: tuple[str, ...], as_json: bool) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def recipes(teacher: str | None, as_json: bool) -> None:
     """List the shipped recipes with their student's size and cost for a teacher."""
-    from .distill.planner import recipe_summaries
+    from .distill.planner import format_recipes, recipe_table
 
-    rows = recipe_summaries(_teacher_config(teacher), _recipes(()))
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    t = rows[0]
-    click.echo(f"teacher: {t['teacher_params']:,} params, {t['teacher_macs_per_s'] / 1e9:.2f} GMAC per second of audio")
-    click.echo(f"{'recipe':<7} {'budget':>7} {'params':>11} {'smaller':>8} {'GMAC/s':>7} {'cheaper':>8} "
-               f"{'batch x frames':>15} {'precision':>9}  file")
-    for r in rows:
-        budget = f"{r['budget_gb']:g} GB" + ("*" if r["device"] == "cpu" else "")
-        click.echo(f"{r['recipe']:<7} {budget:>7} {r['student_params']:>11,} {r['param_ratio']:>7.1f}x "
-                   f"{r['student_macs_per_s'] / 1e9:>7.2f} {r['teacher_macs_per_s'] / r['student_macs_per_s']:>7.1f}x "
-                   f"{str(r['batch_size']) + ' x ' + str(r['segment_frames']):>15} {r['precision']:>9}  {r['file_format']}")
-    click.echo("* budget in RAM (trains on the CPU)")
+    rows = recipe_table(teacher)
+    click.echo(json.dumps(rows, indent=2) if as_json else format_recipes(rows))
 
 
 # ---------------------------------------------------------------------------- convert, compare, bench

@@ -184,13 +184,13 @@ def test_embedder_model_survives_teach_prune_and_export(tmp_path):
     from make_tiny_teacher import TINY_CONFIG
     from distill.distill_helpers import quick_recipe
     from distill_rvc.data.dataset import Dataset
-    from distill_rvc.distill.teach import teach
+    from distill_rvc.distill.teach import TeachSettings, teach
     from rvc_files import write_applio
 
     data = Dataset(make_example_dataset(tmp_path / "cache", utterances=4, seconds=1.2))
     teacher = write_applio(tmp_path / "myvoice.pth", TINY_CONFIG, embedder_model="japanese-hubert-base")
-    result = teach(teacher, quick_recipe("tiny", steps=2), data.root, tmp_path / "run",
-                   progress=False, check_budget=False)
+    result = teach(teacher, data.root, tmp_path / "run",
+                   TeachSettings(recipe=quick_recipe("tiny", steps=2), progress=False, check_budget=False))
     assert result.student_path == tmp_path / "run" / "myvoice_tiny.pth"  # RVC's index pairing by prefix
     assert result.loads.line() == "RVC, w-okada; Applio refuses it (ResBlock2 decoder)"
     raw = torch.load(result.student_path, weights_only=True)

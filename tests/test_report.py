@@ -34,12 +34,13 @@ def _one_thread():
 def setup(tmp_path_factory):
     from make_example_dataset import make_example_dataset
 
-    from distill_rvc.distill.teach import teach
+    from distill_rvc.distill.teach import TeachSettings, teach
 
     torch.set_num_threads(1)  # module fixtures run before the function-level thread setting
     root = tmp_path_factory.mktemp("compare")
     data = make_example_dataset(root / "data", utterances=4, seconds=1.2)
-    student = teach(TINY_TEACHER, quick_recipe("tiny", steps=3), data, root / "run", progress=False).student_path
+    student = teach(TINY_TEACHER, data, root / "run",
+                    TeachSettings(recipe=quick_recipe("tiny", steps=3), progress=False)).student_path
     clips = root / "clips"
     clips.mkdir()
     sf.write(clips / "a.wav", speech_like(16000, 1.6), 16000)

@@ -6,8 +6,10 @@
     discriminator.py a small multi-period discriminator for the optional adversarial term
     losses.py        output, prior, latent, decoder-feature, adversarial and ground-truth terms
     batches.py       deterministic training batches from the dataset cache (exact resume)
-    trainer.py       the training loop (AMP, checkpointing, accumulation, OOM back-off, resume)
-    planner.py       peak training memory from one traced step on fake tensors (`distill-rvc plan`)
+    trainer.py       the training loop and its session (AMP, accumulation, OOM back-off)
+    train_state.py   a run's checkpoints: interval, atomic save, resume, stopping on SIGINT/SIGTERM
+    evaluate.py      the held-out evaluation: log-mel L1, student vs teacher
+    planner.py       peak training memory from one traced step on fake tensors (`distill-rvc plan`, `recipes`)
     tb.py            TensorBoard logging (scalars, audio, mel images, hparams)
     teach.py         `teach()`: recipe + teacher file + dataset -> runs/NAME/<teacher>_<recipe>.pth
 

@@ -102,11 +102,7 @@ def data_driven_choice(student: Synthesizer, teacher: Synthesizer, stats) -> dic
     plan = _st._selection_plan(t_cfg, s_cfg)
     scores: dict[str, torch.Tensor] = {}
     fallback: dict[str, torch.Tensor] = {}
-    for m in plan.members:
-        t_size, s_size = plan.groups[m.group]
-        t_key = key_map.get(m.s_key)
-        if t_key not in t_sd or s_size > t_size:
-            continue
+    for m, t_key, t_size in _st.scored_members(plan, key_map, t_sd):
         fallback[m.group] = fallback.get(m.group, 0) + _st._importance(t_sd[t_key], m.dim, m.t_off, t_size)
         r = _reader_score(teacher, t_sd, stats, t_key, m.dim, m.t_off, t_size)
         if r is not None:

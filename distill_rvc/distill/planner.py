@@ -16,12 +16,17 @@ accumulation adds no activations, since each micro-batch's backward frees its ow
 `measure_step_memory` runs the same step for real (CPU, fp32) and counts what the plan
 predicts: parameters, gradients, optimiser state, and the activations saved for backward
 (with `torch.autograd.graph.saved_tensors_hooks`), to check the plan (tests, bench/).
+
+`plan(teacher, recipes) -> PlanResult` with `format_plans`, and `recipe_table(teacher)` with
+`format_recipes`, are `distill-rvc plan` and `distill-rvc recipes` from Python.
 """
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import torch
 
@@ -29,7 +34,7 @@ from ..config import SynthConfig
 from ..memory import ALLOCATOR_SLACK, CUDA_OVERHEAD_BYTES, GB, fake_step_memory, macs_per_second
 from ..models import Synthesizer
 from .batches import Batch
-from .recipes import Recipe, TrainConfig
+from .recipes import Recipe, TrainConfig, list_recipes, load_recipe
 from .student import student_config
 from .trainer import Precision, Session
 
@@ -228,6 +233,59 @@ def measure_step_memory(teacher: Synthesizer, student: Synthesizer, recipe: Reci
 
 
 # ------------------------------------------------------------------------------ reports
+@dataclass
+class PlanResult:
+    """`distill-rvc plan`: one memory plan per recipe, for one teacher."""
+
+    plans: list[MemoryPlan]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [dataclasses.asdict(p) | {"fits": p.fits} for p in self.plans]
+
+
+def teacher_config(teacher: str | Path | None = None) -> SynthConfig:
+    """The teacher file's architecture, or RVC's v2 40k f0 config when no file is given."""
+    from ..checkpoint import read_checkpoint
+    from ..config import rvc_config
+
+    return read_checkpoint(teacher).config if teacher else rvc_config("v2", 40000, True)
+
+
+def plan(teacher: str | Path | None = None, recipes: Sequence[str | Path | Recipe] = ()) -> PlanResult:
+    """Plan each recipe (names, .toml paths or Recipes; none: every shipped one) for the teacher
+    file (None: RVC's v2 40k architecture)."""
+    cfg = teacher_config(teacher)
+    chosen = [r if isinstance(r, Recipe) else load_recipe(r) for r in recipes] if recipes else list_recipes()
+    return PlanResult([plan_training(cfg, r) for r in chosen])
+
+
+def format_plans(result: PlanResult) -> str:
+    """What `distill-rvc plan` prints: each plan's breakdown, a blank line between."""
+    return "\n\n".join(format_plan(p) for p in result.plans)
+
+
+def recipe_table(teacher: str | Path | None = None) -> list[dict[str, Any]]:
+    """`distill-rvc recipes`: `recipe_summaries` of every shipped recipe for the teacher file
+    (None: RVC's v2 40k architecture)."""
+    return recipe_summaries(teacher_config(teacher), list_recipes())
+
+
+def format_recipes(rows: list[dict[str, Any]]) -> str:
+    """The table `distill-rvc recipes` prints: the teacher's size, then one line per recipe."""
+    t = rows[0]
+    lines = [f"teacher: {t['teacher_params']:,} params, {t['teacher_macs_per_s'] / 1e9:.2f} GMAC per second of audio",
+             f"{'recipe':<7} {'budget':>7} {'params':>11} {'smaller':>8} {'GMAC/s':>7} {'cheaper':>8} "
+             f"{'batch x frames':>15} {'precision':>9}  file"]
+    for r in rows:
+        budget = f"{r['budget_gb']:g} GB" + ("*" if r["device"] == "cpu" else "")
+        lines.append(f"{r['recipe']:<7} {budget:>7} {r['student_params']:>11,} {r['param_ratio']:>7.1f}x "
+                     f"{r['student_macs_per_s'] / 1e9:>7.2f} {r['teacher_macs_per_s'] / r['student_macs_per_s']:>7.1f}x "
+                     f"{str(r['batch_size']) + ' x ' + str(r['segment_frames']):>15} {r['precision']:>9}  "
+                     f"{r['file_format']}")
+    lines.append("* budget in RAM (trains on the CPU)")
+    return "\n".join(lines)
+
+
 def recipe_summaries(teacher_config: SynthConfig, recipes: list[Recipe]) -> list[dict[str, Any]]:
     """Size and cost of each recipe's student for this teacher (for `distill-rvc recipes`)."""
     def params(cfg: SynthConfig) -> int:

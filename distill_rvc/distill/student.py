@@ -25,6 +25,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
@@ -292,15 +293,22 @@ def _centre(weight: torch.Tensor, kernel: int) -> torch.Tensor:
     return torch.nn.functional.pad(weight, (left, kernel - k - left))
 
 
+def scored_members(plan: _Plan, key_map: dict[str, str],
+                   t_sd: dict[str, torch.Tensor]) -> Iterator[tuple[_Member, str, int]]:
+    """The plan's members a channel choice can score: (member, teacher key, teacher group width)
+    for each tensor the teacher has, in groups where the student is not wider."""
+    for m in plan.members:
+        t_size, s_size = plan.groups[m.group]
+        t_key = key_map.get(m.s_key)
+        if t_key in t_sd and s_size <= t_size:
+            yield m, t_key, t_size
+
+
 def magnitude_choice(plan, key_map: dict[str, str], t_sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Per group, the teacher channels with the largest weight magnitude over the tensors the
     student keeps: group -> sorted indices (as many as the student's width)."""
     scores: dict[str, torch.Tensor] = {}
-    for m in plan.members:
-        t_size, s_size = plan.groups[m.group]
-        t_key = key_map.get(m.s_key)
-        if t_key not in t_sd or s_size > t_size:
-            continue
+    for m, t_key, t_size in scored_members(plan, key_map, t_sd):
         scores[m.group] = scores.get(m.group, 0) + _importance(t_sd[t_key], m.dim, m.t_off, t_size)
     return {name: torch.topk(score, plan.groups[name][1]).indices.sort().values for name, score in scores.items()}
 

@@ -14,7 +14,7 @@ drops what the dead attempt logged after its last checkpoint), and a run started
 first moves a dead attempt's event files (one that never checkpointed) to
 abandoned-logs/<time>/, where TensorBoard shows them as a run of their own.
 
-Not for metrics computation (trainer.evaluate) or console output.
+Not for metrics computation (evaluate.py) or console output.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .trainer import EvalItem
+from .evaluate import EvalItem
 
 
 EVENTS = "events.out.tfevents.*"

@@ -1,4 +1,8 @@
-"""`teach()`: a teacher file + a recipe + a dataset cache -> runs/NAME/<teacher>_<recipe>.pth.
+"""`teach`: a teacher file + a recipe + a dataset cache -> OUT/<teacher>_<recipe>.pth, and its report.
+
+    TeachSettings(recipe, steps, ...).check()       the options, refused in one line before anything loads
+    teach(teacher, data, out, settings) -> TeachResult
+    format_teach(result) -> str                     what `distill-rvc teach` prints
 
     load the teacher -> build the student from the recipe, initialised from the teacher
     -> plan the training memory; refuse if it exceeds the recipe's budget
@@ -9,13 +13,13 @@
 The file is named `<teacher stem>_<recipe name>.pth` because RVC pairs a model with its
 index by the file name's prefix: `myvoice_4gb.pth` still finds `added_*_myvoice_v2.index`.
 A student RVC cannot build is written as `<...>.drvc.pt` (checkpoint.save_model).
-
-Everything it needs comes in as arguments; the CLI only parses options and prints the result.
+Not here: the options' parsing (cli.py) or the training itself (trainer.py).
 """
 from __future__ import annotations
 
 import logging
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +36,30 @@ from ..options import resolve_device
 from .planner import MemoryPlan, plan_training
 from .recipes import Recipe, load_recipe
 from .student import build_student
-from .trainer import TrainResult, checkpoint_interval, train
+from .train_state import checkpoint_interval
+from .trainer import TrainResult, train
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TeachSettings:
+    """`teach`'s options; None keeps the recipe's value."""
+
+    recipe: str | Path | Recipe = "4gb"  # a shipped recipe's name, a recipe .toml, or a Recipe
+    steps: int | None = None
+    batch_size: int | None = None  # the effective batch, with no accumulation
+    key: float | None = None  # F0 shift in semitones
+    resume: bool = False  # continue the run in `out` from its newest checkpoint
+    device: str | None = None  # auto (None), cpu, cuda, cuda:N
+    check_budget: bool = True  # refuse a memory plan above the recipe's budget
+    progress: bool = True  # a progress bar
+    checkpoint_every: str | None = None  # "500" (steps) or "10m" (train_state.checkpoint_interval)
+
+    def check(self) -> None:
+        resolve_device(self.device)  # a mistyped --device is refused before anything is loaded
+        if self.checkpoint_every is not None:
+            checkpoint_interval(self.checkpoint_every)
 
 
 @dataclass
@@ -45,31 +70,32 @@ class TeachResult:
     params: dict[str, int]  # teacher and student parameter counts
     plan: MemoryPlan | None
     train: TrainResult
+    out: Path  # the run folder: checkpoints, TensorBoard logs and the student
 
 
-def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Path, out: str | Path, *,
-          steps: int | None = None, batch_size: int | None = None, key: float | None = None, resume: bool = False,
-          device: str | None = None, check_budget: bool = True, progress: bool = True,
-          dataset=None, checkpoint_every: str | None = None) -> TeachResult:
-    """Distil the teacher at `teacher_path` with `recipe` on the cache at `data`, into `out`.
+def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = None,
+          settings: TeachSettings | None = None, *, dataset=None) -> TeachResult:
+    """Distil the teacher at `teacher_path` with `settings.recipe` on the cache at `data`, into
+    `out` (None: runs/<teacher stem>-<recipe>, `default_out`).
 
-    `steps`, `batch_size`, `key` (F0 shift in semitones) and `checkpoint_every` ("500" steps or
-    "10m", trainer.checkpoint_interval) override the recipe's. With `check_budget`, a plan above the
-    recipe's budget raises DistillRVCError saying what to change. `dataset` replaces the cache
-    at `data` with any in-memory dataset (tests, other callers).
+    `steps`, `batch_size`, `key` and `checkpoint_every` override the recipe's. With
+    `check_budget`, a plan above the recipe's budget raises DistillRVCError saying what to
+    change. `dataset` replaces the cache at `data` with any in-memory dataset (tests, other callers).
     """
-    resolve_device(device)  # a mistyped --device is refused before anything is loaded
-    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    s = settings or TeachSettings()
+    s.check()
+    out = Path(out) if out is not None else default_out(teacher_path, s.recipe)
+    recipe = s.recipe if isinstance(s.recipe, Recipe) else load_recipe(s.recipe)
     overrides: dict[str, Any] = {}
-    if steps is not None:
-        overrides["steps"] = steps
-    if batch_size is not None:
-        overrides["batch_size"] = batch_size
+    if s.steps is not None:
+        overrides["steps"] = s.steps
+    if s.batch_size is not None:
+        overrides["batch_size"] = s.batch_size
         overrides["accumulation"] = 1
-    if key is not None:
-        overrides["key"] = key
-    if checkpoint_every is not None:
-        overrides.update(checkpoint_interval(checkpoint_every))
+    if s.key is not None:
+        overrides["key"] = s.key
+    if s.checkpoint_every is not None:
+        overrides.update(checkpoint_interval(s.checkpoint_every))
     if overrides:
         recipe = recipe.replace(train=overrides)
     teacher = load_model(teacher_path)
@@ -78,14 +104,13 @@ def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Pat
     student = build_student(teacher, recipe.student)
 
     plan = None
-    if check_budget:
+    if s.check_budget:
         plan = plan_training(teacher.config, recipe, student.config)
         if not plan.fits:
             raise DistillRVCError(
                 f"recipe {recipe.name} needs about {plan.total / GB:.2f} GB ({plan.device}) but its budget is "
                 f"{recipe.budget_gb:g} GB: {plan.advice()}")
 
-    out = Path(out)
     sha = file_sha256(teacher_path)
     counts = {"teacher": sum(p.numel() for p in teacher.parameters()),
               "student": sum(p.numel() for p in student.parameters())}
@@ -96,8 +121,8 @@ def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Pat
                "hidden_channels": student.config.hidden_channels,
                "upsample_initial_channel": student.config.upsample_initial_channel,
                "resblock": student.config.resblock}
-    result = train(student, teacher, dataset, recipe.train, recipe.loss, out, device=device, resume=resume,
-                   progress=progress, hparams=hparams, fingerprint={"teacher_sha256": sha},
+    result = train(student, teacher, dataset, recipe.train, recipe.loss, out, device=s.device, resume=s.resume,
+                   progress=s.progress, hparams=hparams, fingerprint={"teacher_sha256": sha},
                    planned_bytes=plan.total if plan else None)
 
     metadata = {
@@ -116,7 +141,34 @@ def teach(teacher_path: str | Path, recipe: str | Path | Recipe, data: str | Pat
     log.info("wrote %s (%s)", saved.path, saved.format)
     loads = where_it_loads(saved.format, student.config, student.arch)
     return TeachResult(student_path=saved.path, format=saved.format, loads=loads, params=counts, plan=plan,
-                       train=result)
+                       train=result, out=out)
+
+
+def format_teach(result: TeachResult) -> str:
+    """The report `distill-rvc teach` prints: the file, where it loads, sizes, fidelity, memory, logs."""
+    t, f, p = result.train, result.train.fidelity, result.params
+    lines = [
+        f"student    {result.student_path} ({result.format})",
+        f"loads in   {result.loads.line()}",
+        f"params     teacher {p['teacher']:,} -> student {p['student']:,} ({p['teacher'] / p['student']:.1f}x "
+        "smaller; as they run, weight norm folded: `inspect` counts a file's stored g and v)",
+        f"trained    {t.steps} steps in {t.seconds:.0f} s, micro-batch {t.micro_batch}",
+        f"fidelity   held-out log-mel L1 vs teacher: {f['mel_l1_init']:.3f} at init -> {f['mel_l1']:.3f} "
+        f"({f['mel_l1_ratio']:.2f}x)",
+    ]
+    if result.plan is not None:
+        measured = "CUDA max_memory_allocated" if t.device.startswith("cuda") else "process RSS"
+        lines.append(f"memory     planned peak {result.plan.total / GB:.2f} GB ({result.plan.device}), "
+                     f"budget {result.plan.budget_bytes / GB:g} GB; measured peak {t.peak_memory_bytes / GB:.2f} GB "
+                     f"({measured})")
+    lines.append(f"logs       tensorboard --logdir {shlex.quote(str(result.out.parent))}")
+    return "\n".join(lines)
+
+
+def default_out(teacher_path: str | Path, recipe: str | Path | Recipe) -> Path:
+    """runs/<teacher stem>-<recipe>: the run folder when none is given."""
+    name = recipe.name if isinstance(recipe, Recipe) else Path(recipe).stem
+    return Path("runs") / f"{Path(teacher_path).stem}-{name}"
 
 
 def student_file(out: str | Path, teacher_path: str | Path, recipe_name: str) -> Path:

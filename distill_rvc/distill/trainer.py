@@ -1,6 +1,8 @@
-"""The distillation loop, in plain PyTorch.
+"""The distillation loop, in plain PyTorch: a run's `train` and the `Session` that takes one step.
 
     train(student, teacher, dataset, TrainConfig, LossConfig, out_dir) -> TrainResult
+    Session(student, teacher, ...).step(batch, step, micro)              one optimiser step, no I/O
+    choose_precision(requested, device) -> Precision                     what runs in which dtype where
 
 It takes models, not files, so pruning's recovery distillation calls it as `teach` does.
 One optimiser step, top to bottom (`Session.step`):
@@ -14,12 +16,12 @@ One optimiser step, top to bottom (`Session.step`):
     optimiser step(s), scaler update, lr from the step number (warm-up, then cosine)
 
 Around it, `train` checks the whole dataset cache before step 1, handles CUDA out-of-memory
-(halve the micro-batch, keep the effective batch, redo the step), the held-out evaluation,
-TensorBoard, and atomic checkpoints keeping the last k: every `checkpoint_every` steps and at
-most `checkpoint_seconds` apart, at the last step, and when SIGINT or SIGTERM arrives (the
-step in progress finishes, is saved, then `Interrupted` is raised). `resume=True` restores
-the newest checkpoint: weights, optimiser and scaler state, RNG, micro-batch size; the data
-position is the step number itself.
+(halve the micro-batch, keep the effective batch, redo the step), and calls, at their
+moments, the held-out evaluation (evaluate.py), TensorBoard (tb.py) and the checkpoints
+(train_state.py): every `checkpoint_every` steps and at most `checkpoint_seconds` apart, at
+the last step, and when SIGINT or SIGTERM arrives (the step in progress finishes, is saved,
+then `Interrupted` is raised). `resume=True` continues from the newest checkpoint.
+Not here: the teacher and student files (teach.py) or the memory plan (planner.py).
 """
 from __future__ import annotations
 
@@ -28,8 +30,6 @@ import functools
 import logging
 import math
 import re
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,76 +38,18 @@ from typing import Any, Callable
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ..atomic import atomic_write
-from ..options import resolve_device
 from ..errors import DistillRVCError
 from ..memory import peak_rss_bytes
 from ..models import Synthesizer
-from ..safe_load import safe_torch_load
+from ..options import resolve_device
 from .batches import Batch, Batches, eval_items, micro_batches, split_eval
+from .evaluate import evaluate
 from .losses import DistillLoss, capture
 from .recipes import LossConfig, TrainConfig
+from .tb import RunLogger, set_aside_stale_logs
+from .train_state import Interrupted, StopOnSignal, restore, save_state
 
 log = logging.getLogger(__name__)
-
-STATE_FORMAT = "distill-rvc-train-state"
-_CKPT = re.compile(r"^step_(\d{8})\.pt$")
-
-
-# ---------------------------------------------------------------- stopping and saving
-class Interrupted(KeyboardInterrupt):
-    """Training stopped by SIGINT or SIGTERM after saving a checkpoint at `step`."""
-
-    def __init__(self, signum: int, step: int, steps: int, path: Path):
-        self.signum, self.step, self.steps, self.path = signum, step, steps, Path(path)
-        super().__init__(f"stopped by {signal.Signals(signum).name} after step {step} of {steps}: saved {path}")
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
-
-
-_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(s|m|h)?\s*$")
-
-
-def checkpoint_interval(spec: str) -> dict[str, float | int]:
-    """`--checkpoint-every`: "500" (steps) -> {"checkpoint_every": 500}; "90s", "10m", "1h"
-    (wall clock) -> {"checkpoint_seconds": ...}. The other interval keeps its value."""
-    m = _INTERVAL.match(str(spec))
-    if m and m.group(2):
-        return {"checkpoint_seconds": float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]}
-    if m and m.group(1).isdigit() and int(m.group(1)) >= 1:
-        return {"checkpoint_every": int(m.group(1))}
-    raise DistillRVCError(f"--checkpoint-every {spec!r}: give a number of steps (e.g. 500) or a time with its unit "
-                          "(e.g. 90s, 10m, 1h)")
-
-
-class _StopOnSignal:
-    """While active, SIGINT and SIGTERM only set `signum` (the loop saves and stops at the end
-    of the step); a second signal stops at once. The previous handlers come back on exit.
-    Outside the main thread (where handlers cannot be set) it does nothing."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> "_StopOnSignal":
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame) -> None:
-        if self.signum is not None:
-            raise KeyboardInterrupt  # asked twice: do not wait for the step
-        self.signum = signum
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old if old is not None else signal.SIG_DFL)
-        self._old.clear()
 
 
 # ------------------------------------------------------------------------- precision
@@ -268,42 +210,6 @@ class Session:
             self.scaler.load_state_dict(state["scaler"])
 
 
-# ------------------------------------------------------------------------- evaluation
-@dataclass
-class EvalItem:
-    teacher_audio: torch.Tensor  # [N]
-    student_audio: torch.Tensor  # [N]
-    teacher_mel: torch.Tensor  # [n_mels, frames]
-    student_mel: torch.Tensor
-
-
-@torch.no_grad()
-def evaluate(session: Session, items: list[Batch], seed: int) -> tuple[float, list[EvalItem]]:
-    """Mean log-mel L1 (student vs teacher) over held-out items, with a fixed prior noise per
-    item and the NSF noise off, plus the audio and mels for logging."""
-    student, teacher = session.student, session.teacher
-    student.eval()
-    out, total = [], 0.0
-    try:
-        for i, item in enumerate(items):
-            t = item.phone.shape[1]
-            g = torch.Generator().manual_seed(seed + 7919 * (i + 1))
-            noise = torch.randn(1, teacher.config.inter_channels, t, generator=g)
-            item = Batch(item.phone, item.lengths, item.pitch, item.pitchf,
-                         torch.full((1,), session.train_cfg.speaker, dtype=torch.long), noise, None)
-            t_in, s_in = item.to(session.device, session.precision.teacher_dtype), item.to(session.device)
-            t_audio = teacher.infer(t_in.phone, t_in.lengths, t_in.pitch, t_in.pitchf, t_in.sid, noise=t_in.noise,
-                                    source_noise=False)[0, 0].float()
-            s_audio = student.infer(s_in.phone, s_in.lengths, s_in.pitch, s_in.pitchf, s_in.sid,
-                                    noise=s_in.noise[:, :student.config.inter_channels], source_noise=False)[0, 0].float()
-            t_mel, s_mel = session.loss.mel(t_audio[None])[0], session.loss.mel(s_audio[None])[0]
-            total += float(torch.mean(torch.abs(t_mel - s_mel)))
-            out.append(EvalItem(t_audio.cpu(), s_audio.cpu(), t_mel.cpu(), s_mel.cpu()))
-    finally:
-        student.train()
-    return total / max(len(items), 1), out
-
-
 # ------------------------------------------------------------------------- the loop
 @dataclass
 class TrainResult:
@@ -313,12 +219,7 @@ class TrainResult:
     micro_batch: int = 0
     peak_memory_bytes: int = 0  # CUDA max_memory_allocated, or the process's peak RSS on CPU
     seconds: float = 0.0
-
-
-def checkpoints(out_dir: Path) -> list[Path]:
-    """This run's training checkpoints, oldest first."""
-    folder = Path(out_dir) / "checkpoints"
-    return sorted(p for p in folder.glob("step_*.pt") if _CKPT.match(p.name)) if folder.is_dir() else []
+    device: str = ""  # where it trained: "cpu", "cuda", "cuda:1"
 
 
 def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainConfig, loss_cfg: LossConfig,
@@ -335,15 +236,11 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     """
     from tqdm.auto import tqdm
 
-    from .tb import RunLogger, set_aside_stale_logs
-
     out_dir = Path(out_dir)
     check = getattr(dataset, "check", None)
     if callable(check):
         check()  # a missing or truncated segment is refused now, not hours in
-    device = resolve_device(device)  # auto, cpu, cuda, cuda:N; anything else is one line (options.py)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DistillRVCError("no CUDA device here (or this torch build has no CUDA): use --device cpu")
+    device = resolve_device(device)  # auto, cpu, cuda, cuda:N, and a GPU torch can see; else one line (options.py)
     precision = choose_precision(train_cfg.precision, device)
     cfg = train_cfg
     if not 0 <= cfg.speaker < teacher.config.spk_embed_dim:
@@ -365,29 +262,9 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
                    "train": {k: v for k, v in _plain(cfg).items() if k not in run_length}, **(fingerprint or {})}
 
     start, init_mel, last_mel = 0, None, None
-    found = checkpoints(out_dir)
-    if found and not resume:
-        step = int(_CKPT.match(found[-1].name).group(1))
-        raise DistillRVCError(f"a checkpoint at step {step} exists in {out_dir}: add --resume to continue, or choose "
-                              "another --out")
-    if resume and found:
-        state = safe_torch_load(found[-1], what="distill-rvc training checkpoint")
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise DistillRVCError(f"{found[-1]}: not a distill-rvc training checkpoint")
-        if state["fingerprint"] != fingerprint:
-            changed = sorted(k for k in set(state["fingerprint"]) | set(fingerprint)
-                             if state["fingerprint"].get(k) != fingerprint.get(k))
-            raise DistillRVCError(f"cannot resume {out_dir}: the run was started with another {', '.join(changed)}; "
-                                  "use the same teacher, recipe and options, or a new --out")
-        session.load_state_dict(state["state"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if device.type == "cuda" and state["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        start, micro = int(state["step"]), int(state["micro_batch"])
-        init_mel, last_mel = state["fidelity_init"], state["fidelity_last"]
-        log.info("resuming %s at step %d", out_dir, start)
-    elif resume:
-        log.info("nothing to resume in %s: starting a new run", out_dir)
+    restored = restore(out_dir, session, fingerprint, device, resume)
+    if restored is not None:
+        start, micro, (init_mel, last_mel) = restored.step, restored.micro_batch, restored.fidelity
 
     if not start:
         aside = set_aside_stale_logs(out_dir)
@@ -398,9 +275,9 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="teach", unit="step", dynamic_ncols=True)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    result = TrainResult(steps=start, micro_batch=micro)
+    result = TrainResult(steps=start, micro_batch=micro, device=str(device))
     began = last_save = time.perf_counter()
-    stop = _StopOnSignal()
+    stop = StopOnSignal()
     try:
         stop.__enter__()
         if init_mel is None:
@@ -428,8 +305,8 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
             stopping = stop.signum is not None and step < cfg.steps
             if (step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping
                     or time.perf_counter() - last_save >= cfg.checkpoint_seconds):
-                saved = _save_state(out_dir, session, step, micro, (init_mel, last_mel), fingerprint, device,
-                                    cfg.keep_checkpoints)
+                saved = save_state(out_dir, session, step, micro, (init_mel, last_mel), fingerprint, device,
+                                   cfg.keep_checkpoints)
                 last_save = time.perf_counter()
             if callback is not None:
                 callback(step, losses)
@@ -481,18 +358,3 @@ def _peak_memory(device: torch.device) -> int:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
     return peak_rss_bytes() or 0
-
-
-def _save_state(out_dir: Path, session: Session, step: int, micro: int, fidelity: tuple[float, float],
-                fingerprint: dict[str, Any], device: torch.device, keep: int) -> Path:
-    state = {
-        "format": STATE_FORMAT, "step": step, "micro_batch": micro, "fidelity_init": fidelity[0],
-        "fidelity_last": fidelity[1], "fingerprint": fingerprint, "state": session.state_dict(),
-        "rng": {"torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else []},
-    }
-    path = out_dir / "checkpoints" / f"step_{step:08d}.pt"
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-    for old in checkpoints(out_dir)[:-keep]:
-        old.unlink(missing_ok=True)
-    return path

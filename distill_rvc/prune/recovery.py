@@ -87,7 +87,7 @@ class Recovery:
     def fidelity(self, model: Synthesizer) -> float:
         """Held-out log-mel L1 to the teacher, on the segments the trainer holds out."""
         from ..distill.batches import eval_items, split_eval
-        from ..distill.trainer import evaluate
+        from ..distill.evaluate import evaluate
 
         cfg = self.recipe.train
         train_idx, held = split_eval(self.dataset, cfg.eval_items, cfg.seed, cfg.segment_frames)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from distill_rvc import DistillRVCError
-from distill_rvc.distill import trainer
+from distill_rvc.distill import train_state
 
 
 class _Session:
@@ -16,7 +16,7 @@ class _Session:
 
 def test_full_disk_during_torch_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     (tmp_path / "checkpoints").mkdir()
-    previous = trainer._save_state(tmp_path, _Session(), 1, 0, (1.0, 1.0), {}, torch.device("cpu"), keep=5)
+    previous = train_state.save_state(tmp_path, _Session(), 1, 0, (1.0, 1.0), {}, torch.device("cpu"), keep=5)
     before = previous.read_bytes()
     real_save = torch.save
 
@@ -26,6 +26,6 @@ def test_full_disk_during_torch_save_keeps_the_previous_checkpoint(tmp_path, mon
 
     monkeypatch.setattr(torch, "save", full_disk)
     with pytest.raises(DistillRVCError, match=r"(cannot write|disk full while writing) .*step_00000002\.pt"):
-        trainer._save_state(tmp_path, _Session(), 2, 0, (1.0, 1.0), {}, torch.device("cpu"), keep=5)
+        train_state.save_state(tmp_path, _Session(), 2, 0, (1.0, 1.0), {}, torch.device("cpu"), keep=5)
     assert previous.read_bytes() == before
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == [previous.name]

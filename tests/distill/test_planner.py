@@ -8,7 +8,7 @@ import pytest
 from distill_rvc import DistillRVCError, rvc_config
 from distill_rvc.distill.planner import macs_per_second, measure_step_memory, plan_training
 from distill_rvc.distill.student import build_student
-from distill_rvc.distill.teach import teach
+from distill_rvc.distill.teach import TeachSettings, teach
 from distill_rvc.memory import ALLOCATOR_SLACK, CUDA_OVERHEAD_BYTES, GB
 from .distill_helpers import quick_recipe
 
@@ -50,7 +50,7 @@ def test_teach_refuses_a_plan_over_budget(tmp_path, example_data):
     recipe = dataclasses.replace(quick_recipe("tiny", batch_size=8, segment_frames=32), budget_gb=0.55)
     with pytest.raises(DistillRVCError, match=r"needs about .* GB \(cuda\) but its budget is 0.55 GB: set \[train\] "
                                               r"accumulation = \d+ .*grad_checkpointing = true"):
-        teach(TINY_TEACHER, recipe, example_data.root, tmp_path / "run", progress=False)
+        teach(TINY_TEACHER, example_data.root, tmp_path / "run", TeachSettings(recipe=recipe, progress=False))
     assert not (tmp_path / "run").exists()
 
 

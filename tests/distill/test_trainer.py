@@ -6,8 +6,9 @@ import torch
 
 from distill_rvc import DistillRVCError, load_model
 from distill_rvc.distill.student import build_student
-from distill_rvc.distill.teach import teach
-from distill_rvc.distill.trainer import checkpoints, train
+from distill_rvc.distill.teach import TeachSettings, teach
+from distill_rvc.distill.train_state import checkpoints
+from distill_rvc.distill.trainer import train
 from .distill_helpers import quick_recipe
 
 
@@ -24,7 +25,7 @@ def test_teach_a_few_dozen_steps_brings_the_student_closer(tmp_path, teacher, ex
     from distill_rvc.inspect_model import inspect_model
 
     recipe = quick_recipe("tiny", steps=30, batch_size=4, segment_frames=24, eval_frames=80, log_every=5)
-    result = teach(TINY_TEACHER, recipe, example_data.root, tmp_path / "run", progress=False)
+    result = teach(TINY_TEACHER, example_data.root, tmp_path / "run", TeachSettings(recipe=recipe, progress=False))
     fid = result.train.fidelity
     # Held-out log-mel L1 (student vs teacher) at step 30 against step 0: measured 0.55-0.65.
     assert fid["mel_l1"] < 0.8 * fid["mel_l1_init"], fid
