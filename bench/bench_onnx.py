@@ -23,7 +23,7 @@ import onnxruntime
 import torch
 
 from distill_rvc import Synthesizer, rvc_config
-from distill_rvc.onnx.export import export_onnx
+from distill_rvc.onnx import ExportSettings, export_onnx
 
 
 def student_config():
@@ -32,8 +32,8 @@ def student_config():
 
 
 def bench(name: str, model, folder: Path, threads: int, runs: int) -> dict:
-    fp32 = export_onnx(model, folder / f"{name}.onnx", threads=threads, timing_runs=runs).card
-    fp16 = export_onnx(model, folder / f"{name}_fp16.onnx", fp16=True, threads=threads, timing_runs=0).card
+    fp32 = export_onnx(model, folder / f"{name}.onnx", ExportSettings(threads=threads, timing_runs=runs)).card
+    fp16 = export_onnx(model, folder / f"{name}_fp16.onnx", ExportSettings(fp16=True, threads=threads, timing_runs=0)).card
     lat = fp32["latency"]
     return {
         "model": name, "params": fp32["params"]["total"], "threads": threads, "runs": runs,

@@ -14,13 +14,13 @@ noise inside the graph (`accepts_noise` is False: a given `noise` is ignored), t
 takes it as `rnd`. Files without our metadata (RVC's own exporter) are read off their input
 shapes and one probe run. With `deterministic=True` the NSF source noise is off (torch's
 `source_noise=False`, or the RVC graph with its random nodes made zeros), so two models fed
-the same `noise` can be compared sample by sample.
+the same `noise` can be compared sample by sample. The onnxruntime backend, `OrtBackend`, lives
+with the ONNX format in `onnx/runtime.py`; this module has the protocol and the torch one.
 
-Not for: feature extraction (`features`), chunking (`convert`) or exporting (`onnx_export`).
+Not for: feature extraction (`features`), chunking (`convert`) or exporting (`onnx/export.py`).
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,6 @@ import numpy as np
 import torch
 
 from .errors import DistillRVCError
-from .models.synthesizer import NOISE_SCALE
 
 log = logging.getLogger(__name__)
 
@@ -114,114 +113,6 @@ class TorchBackend:
             torch.cuda.synchronize(self.device)
 
 
-# ---------------------------------------------------------------------------------- onnx
-_NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64}
-
-
-class OrtBackend:
-    """An ONNX synthesizer (w-okada or RVC interface) on onnxruntime's CPU or CUDA provider."""
-
-    def __init__(self, path: str | Path, device: str = "cpu", *, threads: int | None = None,
-                 deterministic: bool = False):
-        import onnx
-
-        from .onnx.parity import CPU, CUDA, deterministic_variant, session
-
-        self.path = Path(path)
-        try:
-            graph = onnx.load(str(self.path))
-        except Exception as e:  # protobuf's DecodeError and friends: not an ONNX file
-            raise DistillRVCError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
-        names = [i.name for i in graph.graph.input]
-        if "feats" in names:
-            interface = "wokada"
-        elif "phone" in names and "rnd" in names:
-            interface = "rvc"
-        else:
-            raise DistillRVCError(f"{path}: inputs {names} are neither the w-okada (feats, p_len, pitch, pitchf, "
-                                  "sid) nor the RVC (phone, phone_lengths, pitch, pitchf, ds, rnd) interface")
-        self.interface = interface
-        meta = {p.key: p.value for p in graph.metadata_props}
-        dims = {i.name: [d.dim_value or d.dim_param for d in i.type.tensor_type.shape.dim] for i in graph.graph.input}
-        phone_dim = int(dims["feats" if interface == "wokada" else "phone"][2])
-        f0 = "pitchf" in names
-        inter = int(dims["rnd"][1]) if interface == "rvc" else None
-        params = sum(int(np.prod(t.dims)) for t in graph.graph.initializer)
-        if deterministic:
-            if interface == "wokada":
-                raise DistillRVCError(f"{path}: a w-okada-interface graph draws its noise inside, so its output "
-                                      "cannot be made repeatable; export with --interface rvc to compare fidelity")
-            graph = deterministic_variant(graph, inter)
-        self.deterministic = deterministic
-        self.accepts_noise = interface == "rvc"
-
-        provider = CUDA if torch.device(device).type == "cuda" else CPU
-        if provider == CUDA:
-            import onnxruntime as ort
-
-            if CUDA not in ort.get_available_providers():
-                raise DistillRVCError("onnxruntime has no CUDA provider here: install onnxruntime-gpu "
-                                      "(pip install 'distill-rvc[gpu]') or use --device cpu")
-        self.session = session(graph.SerializeToString(), provider, threads)
-        del graph
-        self.name = f"ort-{'cuda' if provider == CUDA else 'cpu'}"
-        self._inputs = {i.name: _NP[i.type] for i in self.session.get_inputs()}
-
-        sr, hop = _rate_from_metadata(meta)
-        info = ModelInfo(path=self.path, format=f"onnx-{interface}", sr=sr or 0, hop=hop or 0, f0=f0,
-                         phone_dim=phone_dim, inter_channels=inter, params=params,
-                         file_bytes=self.path.stat().st_size)
-        self.info = info
-        if not hop:  # RVC's exporter writes no metadata: every RVC hop is 10 ms, so one run tells the rate
-            t = 8
-            out = self._run_one(np.zeros((1, t, phone_dim), np.float32), np.ones((1, t), np.int64),
-                                np.full((1, t), 200.0, np.float32), 0,
-                                np.zeros((1, inter or 1, t), np.float32))
-            info.hop = out.shape[-1] // t
-            info.sr = info.hop * 100
-            log.info("%s has no metadata: %d Hz read off its output length", path, info.sr)
-
-    def run(self, phone: np.ndarray, pitch: np.ndarray | None, pitchf: np.ndarray | None, sid: int = 0,
-            noise: np.ndarray | None = None) -> np.ndarray:
-        outs = []
-        for i in range(phone.shape[0]):  # the exported graphs have batch 1
-            n = None
-            if self.accepts_noise:
-                n = noise[i: i + 1] if noise is not None else \
-                    np.random.default_rng().standard_normal((1, self.info.inter_channels, phone.shape[1]))
-            outs.append(self._run_one(phone[i: i + 1], None if pitch is None else pitch[i: i + 1],
-                                      None if pitchf is None else pitchf[i: i + 1], sid, n))
-        return np.concatenate(outs, axis=0)
-
-    def _run_one(self, phone, pitch, pitchf, sid, noise) -> np.ndarray:
-        t = phone.shape[1]
-        values = {"feats": phone, "phone": phone, "p_len": np.array([t]), "phone_lengths": np.array([t]),
-                  "pitch": pitch, "pitchf": pitchf, "sid": np.array([sid]), "ds": np.array([sid]),
-                  "rnd": None if noise is None else noise * np.float32(NOISE_SCALE)}
-        fed = {name: np.ascontiguousarray(values[name]).astype(dtype, copy=False)
-               for name, dtype in self._inputs.items()}
-        audio = self.session.run(None, fed)[0]
-        return audio.reshape(1, -1).astype(np.float32, copy=False)
-
-    def synchronize(self) -> None:
-        pass
-
-
-def _rate_from_metadata(meta: dict[str, str]) -> tuple[int | None, int | None]:
-    """(sample rate, hop) from our `distill_rvc` entry (every file we write; the only one in
-    rvc-interface files) or else the w-okada `metadata` entry (w-okada's own exports)."""
-    from .onnx.export import OUR_METADATA_KEY, WOKADA_METADATA_KEY
-
-    try:
-        ours = json.loads(meta.get(OUR_METADATA_KEY, "{}"))
-        if ours.get("sample_rate") and ours.get("hop_length"):
-            return int(ours["sample_rate"]), int(ours["hop_length"])
-        sr = json.loads(meta.get(WOKADA_METADATA_KEY, "{}")).get("samplingRate")
-        return (int(sr), int(sr) // 100) if sr else (None, None)
-    except (ValueError, TypeError, AttributeError):
-        return None, None
-
-
 # ------------------------------------------------------------------------------- opening
 def resolve_device(device: str) -> str:
     """"auto" -> "cuda" when torch sees a GPU, else "cpu"; the one check of options.py, as text."""
@@ -238,6 +129,8 @@ def open_backend(path: str | Path, device: str = "cpu", *, threads: int | None =
         raise DistillRVCError(f"{path}: no such model file")
     device = resolve_device(device)
     if path.suffix.lower() == ".onnx":
+        from .onnx.runtime import OrtBackend  # it builds a ModelInfo: imported here, not above
+
         return OrtBackend(path, device, threads=threads, deterministic=deterministic)
     if path.suffix.lower() not in MODEL_SUFFIXES:
         raise DistillRVCError(f"{path}: expected a .pth or .onnx voice model")

@@ -180,16 +180,15 @@ def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simp
     latency, parameters, file size, opset and interface. See export/README.md for loading
     the file in the w-okada client or with plain onnxruntime.
     """
-    from .onnx.export import export_onnx, format_summary
-    from .options import check_threads, check_tolerance, refuse_overwrite
+    from .onnx.export import ExportSettings, export_onnx, format_export
+    from .options import refuse_overwrite
 
-    tolerance, threads = check_tolerance(tolerance), check_threads(threads)
+    settings = ExportSettings(interface=interface, fp16=fp16, opset=int(opset), simplify=not no_simplify,
+                              embedder=embedder, tolerance=tolerance, threads=threads, timing_runs=timing_runs)
+    settings.check()
     refuse_overwrite(out, [model], "--out")
-    result = export_onnx(model, out, interface=interface, fp16=fp16, opset=int(opset), simplify_graph=not no_simplify,
-                         embedder=embedder, tolerance=tolerance, threads=threads, timing_runs=timing_runs,
-                         progress=True)
-    click.echo(json.dumps(result.card, indent=2) if as_json else format_summary(result.card, result.onnx_path,
-                                                                                result.card_path))
+    result = export_onnx(model, out, settings, progress=True)
+    click.echo(json.dumps(result.card, indent=2) if as_json else format_export(result))
 # =========================================================================== distillation
 # `teach`, `plan`, `recipes` (issue 4): thin wrappers over distill_rvc.distill.
 @cli.command()

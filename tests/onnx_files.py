@@ -23,7 +23,7 @@ def _folder() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def tiny_teacher_onnx(interface: str) -> Path:
-    from distill_rvc.onnx.export import export_onnx
+    from distill_rvc.onnx.export import ExportSettings, export_onnx
 
-    return export_onnx(TINY_TEACHER, _folder() / f"tiny_{interface}.onnx", interface=interface, lengths_s=(1.0,), threads=1,
-                       timing_runs=0).onnx_path
+    settings = ExportSettings(interface=interface, lengths_s=(1.0,), threads=1, timing_runs=0)
+    return export_onnx(TINY_TEACHER, _folder() / f"tiny_{interface}.onnx", settings).onnx_path

@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 
 from distill_rvc import DistillRVCError, load_model
-from distill_rvc.backends import OrtBackend, TorchBackend, open_backend
+from distill_rvc.backends import TorchBackend, open_backend
+from distill_rvc.onnx.runtime import OrtBackend
 from distill_rvc.timing import synthetic_inputs
 from distill_rvc.convert import ChunkSizes, Converter, ConvertSettings
 from distill_rvc.features import load_content_encoder

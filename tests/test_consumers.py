@@ -202,12 +202,12 @@ def test_embedder_model_survives_teach_prune_and_export(tmp_path):
     # ... and prune, and the w-okada export, which names w-okada's own word for that encoder
     import onnx
 
-    from distill_rvc.onnx.export import export_onnx
+    from distill_rvc.onnx.export import ExportSettings, export_onnx
     from distill_rvc.prune import PruneSettings, prune
 
     pruned = prune(result.student_path, tmp_path / "myvoice_tiny_p.pth",
                    PruneSettings(ratio=0.3, round_to=1, latency_seconds=0), progress=False)
     assert torch.load(pruned.written, weights_only=True)["embedder_model"] == "japanese-hubert-base"
-    exported = export_onnx(pruned.written, tmp_path / "myvoice.onnx", lengths_s=(1.0,), timing_runs=0)
+    exported = export_onnx(pruned.written, tmp_path / "myvoice.onnx", ExportSettings(lengths_s=(1.0,), timing_runs=0))
     props = {p.key: p.value for p in onnx.load(str(exported.onnx_path)).metadata_props}
     assert json.loads(props["metadata"])["embedder"] == "hubert-base-japanese"

@@ -21,8 +21,8 @@ from onnx import TensorProto, helper
 from distill_rvc import DistillRVCError, load_model, rvc_config
 from distill_rvc.cli import cli
 from distill_rvc.features import coarse_pitch
-from distill_rvc.onnx.export import export_onnx, to_opset_17
-from distill_rvc.onnx.parity import deterministic_variant
+from distill_rvc.onnx.export import ExportResult, ExportSettings, export_onnx, to_opset_17
+from distill_rvc.onnx.runtime import deterministic_variant
 from conftest import ROOT, TINY_TEACHER
 from make_tiny_teacher import TINY_CONFIG, make_tiny_teacher
 
@@ -70,7 +70,7 @@ def exported(tmp_path_factory, models):
                 assert "parity" in result.output and "max_rel" in result.output
             else:
                 opts.setdefault("timing_runs", 1)
-                export_onnx(TINY_TEACHER if which == "f0" else models[which], out, **opts)
+                export_onnx(TINY_TEACHER if which == "f0" else models[which], out, ExportSettings(**opts))
             done[case] = out, json.loads(out.with_suffix(".json").read_text())
         return done[case]
 
@@ -136,7 +136,7 @@ def test_only_wokada_files_carry_the_wokada_metadata(exported, case):
 
 
 def _reference_inputs(config, seconds: float, seed: int):
-    """Inputs built independently of onnx_parity: a rising glide with an unvoiced start."""
+    """Inputs built independently of onnx/parity.py: a rising glide with an unvoiced start."""
     t = int(seconds * 100)
     g = torch.Generator().manual_seed(seed)
     phone = torch.randn(1, t, config.phone_dim, generator=g)
@@ -316,7 +316,7 @@ def test_onnxrvc_style_runner_reads_f0_rvc_files_and_no_f0_ones_are_refused(expo
     with pytest.raises(IndexError):
         _onnxrvc_style_run(internal, args[0][..., :256], *args[1:])
     with pytest.raises(DistillRVCError, match="--interface wokada"):
-        export_onnx(models["nof0"], tmp_path / "x.onnx", interface="rvc", timing_runs=0)
+        export_onnx(models["nof0"], tmp_path / "x.onnx", ExportSettings(interface="rvc", timing_runs=0))
     assert not list(tmp_path.iterdir())
 
 
@@ -340,12 +340,12 @@ def test_fp16_wokada_audio_is_float32_and_int16_conversion_never_wraps(exported,
     turns +1.0 into -32768. A model driven into clipping, exported fp16, run as the client does."""
     import copy
 
-    from distill_rvc.onnx.export import build_graph, format_summary
+    from distill_rvc.onnx.export import build_graph, format_export
 
     loud = copy.deepcopy(models["f0"]).remove_weight_norm().eval()
     with torch.no_grad():
         loud.dec.conv_post.weight.mul_(50.0)  # the output now clips at +-1 much of the time
-    graph, _ = build_graph(loud, "wokada", fp16=True, simplify_graph=False)
+    graph, _ = build_graph(loud, ExportSettings(fp16=True, simplify=False))
     sess = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     assert sess.get_inputs()[0].type == "tensor(float16)"  # the client's fp16 detection
     assert sess.get_outputs()[0].type == "tensor(float)"
@@ -360,7 +360,7 @@ def test_fp16_wokada_audio_is_float32_and_int16_conversion_never_wraps(exported,
     # the card and the summary say so
     path, card = exported("wokada-f0-fp16")
     assert [(o["name"], o["dtype"]) for o in card["outputs"]] == [("audio", "float32")]
-    assert "audio float32" in format_summary(card, path, path.with_suffix(".json"))
+    assert "audio float32" in format_export(ExportResult(path, path.with_suffix(".json"), card))
 
 
 def test_failed_parity_writes_nothing(exported, monkeypatch, tmp_path):
@@ -370,12 +370,13 @@ def test_failed_parity_writes_nothing(exported, monkeypatch, tmp_path):
     monkeypatch.setattr(ox, "trace", lambda *a, **k: onnx.load(str(path)))  # skip the slow trace
     nof0 = make_tiny_teacher(seed=7, config=NOF0_CONFIG)
     with pytest.raises(DistillRVCError, match="parity check failed"):
-        export_onnx(nof0, tmp_path / "x.onnx", interface="rvc", tolerance=1e-12, timing_runs=0, allow_no_f0_rvc=True)
+        export_onnx(nof0, tmp_path / "x.onnx", ExportSettings(interface="rvc", tolerance=1e-12, timing_runs=0,
+                                                           allow_no_f0_rvc=True))
     assert not list(tmp_path.iterdir())
     # A different model's weights (same shapes) fail at the default tolerance too.
     other = make_tiny_teacher(seed=8, config=NOF0_CONFIG)
     with pytest.raises(DistillRVCError, match="exceeds the tolerance"):
-        export_onnx(other, tmp_path / "x.onnx", interface="rvc", timing_runs=0, allow_no_f0_rvc=True)
+        export_onnx(other, tmp_path / "x.onnx", ExportSettings(interface="rvc", timing_runs=0, allow_no_f0_rvc=True))
     assert not list(tmp_path.iterdir())
 
 
@@ -408,14 +409,14 @@ def test_embedder_metadata_follows_an_applio_teachers_embedder_model(tmp_path):
     torch.save(raw, path)
     model = load_model(path)
     assert model.checkpoint.metadata["embedder_model"] == "japanese-hubert-base"
-    graph, _ = build_graph(model, "wokada", simplify_graph=False)
+    graph, _ = build_graph(model, ExportSettings(simplify=False))
     props = {p.key: json.loads(p.value) for p in graph.metadata_props}
     assert props["metadata"]["embedder"] == "hubert-base-japanese"
     assert props["distill_rvc"]["embedder_model"] == "japanese-hubert-base"
     raw["embedder_model"] = "spin"
     torch.save(raw, path)
     with pytest.raises(DistillRVCError, match="'spin'"):
-        export_onnx(path, tmp_path / "x.onnx", timing_runs=0)
+        export_onnx(path, tmp_path / "x.onnx", ExportSettings(timing_runs=0))
     assert not (tmp_path / "x.onnx").exists()
 
 
@@ -473,7 +474,7 @@ def test_real_size_v2_40k_teacher_exports_with_parity(tmp_path, fp16):
 
     torch.manual_seed(0)
     teacher = Synthesizer(rvc_config("v2", 40000, True)).eval()
-    result = export_onnx(teacher, tmp_path / "teacher.onnx", fp16=fp16, timing_runs=1)
+    result = export_onnx(teacher, tmp_path / "teacher.onnx", ExportSettings(fp16=fp16, timing_runs=1))
     parity = result.card["parity"]
     assert parity["passed"] and parity["max_rel"] <= (1e-2 if fp16 else 1e-4)
     assert result.card["params"]["total"] == sum(p.numel() for p in teacher.parameters())

@@ -8,7 +8,8 @@ from onnx import TensorProto, helper
 
 from distill_rvc import rvc_config
 from distill_rvc.features import coarse_pitch
-from distill_rvc.onnx.parity import deterministic_variant, errors, parity_inputs
+from distill_rvc.onnx.parity import errors, parity_inputs
+from distill_rvc.onnx.runtime import deterministic_variant
 
 
 def test_parity_inputs_follow_their_description():

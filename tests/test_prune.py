@@ -384,9 +384,9 @@ def test_uniform_pruning_stays_in_rvc_format(tmp_path):
 
 
 def test_pruned_model_exports_to_onnx_with_parity(tmp_path, pruned_file):
-    from distill_rvc.onnx.export import export_onnx
+    from distill_rvc.onnx.export import ExportSettings, export_onnx
 
-    result = export_onnx(pruned_file[0], tmp_path / "pruned.onnx", lengths_s=(1.0,), timing_runs=0)
+    result = export_onnx(pruned_file[0], tmp_path / "pruned.onnx", ExportSettings(lengths_s=(1.0,), timing_runs=0))
     assert result.card["parity"]["passed"] and result.card["parity"]["max_rel"] <= 1e-4
     assert result.card["params"]["dec"] == pruned_file[1].after["params"]["dec"]
 

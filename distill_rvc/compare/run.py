@@ -36,12 +36,13 @@ import torch
 
 from .. import metrics
 from ..atomic import _umask, atomic_write, finite, make_folder, write_json, write_text
-from ..backends import Backend, OrtBackend, TorchBackend, open_backend
+from ..backends import Backend, TorchBackend, open_backend
 from ..timing import cpu_name, side_by_side, timed
 from ..convert import ChunkInput, ChunkSizes, Converter, ConvertSettings, Timings, render
 from ..errors import DistillRVCError
 from ..features.audio import AUDIO_SUFFIXES, load_audio
 from ..memory import peak_rss_bytes
+from ..onnx.runtime import OrtBackend
 from ..timing import torch_threads
 from ..options import check_threads
 
@@ -323,7 +324,7 @@ def _speed(models: dict[str, Backend], chunks, feature_time: Timings, encoder, c
 def _ort_models(models: dict[str, Backend], threads: int | None) -> tuple[dict[str, Backend], str | None]:
     """onnxruntime CPU backends: each .pth exported (RVC interface) to a temporary file."""
     try:
-        from ..onnx.export import build_graph
+        from ..onnx.export import ExportSettings, build_graph
     except ImportError as e:
         return {}, f"the ONNX exporter is unavailable ({e})"
     out: dict[str, Backend] = {}
@@ -334,7 +335,7 @@ def _ort_models(models: dict[str, Backend], threads: int | None) -> tuple[dict[s
                 continue
             try:
                 model = copy.deepcopy(b.model).cpu().float().remove_weight_norm().eval()
-                graph, _ = build_graph(model, "rvc", simplify_graph=False)
+                graph, _ = build_graph(model, ExportSettings(interface="rvc", simplify=False))
                 path = Path(tmp) / f"{role}.onnx"
                 path.write_bytes(graph.SerializeToString())
                 out[role] = OrtBackend(path, "cpu", threads=threads)
