@@ -2,7 +2,8 @@
 
 Every command is a function of the package you can call from Python; this module only
 parses options, formats results and turns `DistillRVCError` into one line on stderr with
-exit code 2 (no traceback).
+exit code 2 (no traceback). The commands' modules are imported here at the top: importing
+the package (distill_rvc/__init__.py) imports each of them anyway.
 """
 from __future__ import annotations
 
@@ -15,8 +16,15 @@ import sys
 import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from .atomic import write_json
+from .bench import BenchSettings, bench as run_bench, format_bench
+from .chunking import ChunkSizes
 from .cli_options import Amount, device_option, f0_options, hubert_option, quiet_option, threads_option
+from .convert import ConvertSettings, convert as run_convert, format_convert
+from .data.prepare import PrepareSettings, format_prepare, prepare as run_prepare
+from .data.rvc_logs import ImportRVCLogsSettings, format_import_rvc_logs, import_rvc_logs as run_import
 from .errors import DistillRVCError
+from .inspect_model import InspectSettings, format_inspect, inspect as run_inspect
 
 
 class _Group(click.Group):
@@ -68,8 +76,6 @@ def inspect(model: str, as_json: bool, no_memory: bool) -> None:
     and distill-rvc students (.pth, or .drvc.pt for the project format); anything else is
     refused with the reason. Says where the file loads: RVC, Applio, w-okada.
     """
-    from .inspect_model import InspectSettings, format_inspect, inspect as run_inspect
-
     info = run_inspect(model, InspectSettings(memory=not no_memory))
     click.echo(json.dumps(info, indent=2) if as_json else format_inspect(info))
 
@@ -97,8 +103,6 @@ def prepare(audio_dir: str, hubert: str, version: str, f0_method: str, rmvpe: st
 
     Re-running resumes: finished files are skipped. Unusable files are reported by name and skipped.
     """
-    from .data.prepare import PrepareSettings, format_prepare, prepare as run_prepare
-
     settings = PrepareSettings(version=version, f0_method=f0_method, sr=int(sr), rmvpe=rmvpe, device=device,
                                window_s=window)
     click.echo(format_prepare(run_prepare(audio_dir, out, hubert, settings, progress=not quiet)))
@@ -115,8 +119,6 @@ def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) ->
     """Import an RVC experiment folder EXP_DIR (logs/<exp>: 0_gt_wavs, 2a_f0, 2b-f0nsf,
     3_feature256|768, filelist.txt) into a training cache without recomputing anything.
     """
-    from .data.rvc_logs import ImportRVCLogsSettings, format_import_rvc_logs, import_rvc_logs as run_import
-
     result = run_import(exp_dir, out, ImportRVCLogsSettings(version=version), progress=not quiet)
     click.echo(format_import_rvc_logs(result))
 
@@ -346,9 +348,6 @@ def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: 
     both sides and short cross-fades, so memory stays bounded on any length. The output is a
     16-bit WAV at the model's sample rate with exactly the input's duration.
     """
-    from .chunking import ChunkSizes
-    from .convert import ConvertSettings, convert as run_convert, format_convert
-
     settings = ConvertSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, index=index,
                                index_rate=index_rate, protect=protect, memory_gb=memory_gb,
                                chunks=ChunkSizes.from_option(chunk_seconds), seed=None if seed < 0 else seed)
@@ -424,9 +423,6 @@ def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup:
     Medians over --runs after --warmup, the models taking turns. The JSON (--json, --out)
     has the same keys for every model, so results compare across models and machines.
     """
-    from .atomic import write_json
-    from .bench import BenchSettings, bench as run_bench, format_bench
-
     settings = BenchSettings(device=device, threads=threads, runs=runs, warmup=warmup, batch=batch, chunk_s=chunk_s,
                              context_s=context_s, hubert=hubert, f0_method=f0_method)
     result = run_bench(list(models), settings)
