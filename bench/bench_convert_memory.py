@@ -41,7 +41,8 @@ def _status(field: str) -> int | None:
 def _child(model: str, hubert: str, wav: str, out: str, chunk_s: float, queue) -> None:
     import torch
 
-    from distill_rvc.convert import ChunkSizes, ConvertSettings, convert
+    from distill_rvc.chunking import ChunkSizes
+    from distill_rvc.convert import ConvertSettings, convert
     from distill_rvc.memory import peak_rss_bytes
 
     torch.set_num_threads(1)

@@ -5,12 +5,48 @@ Public API (every CLI command is a thin layer over these):
     save_model(model, path)              write RVC's format (or the project format, as .drvc.pt)
     Synthesizer, SynthConfig             the model and its typed architecture
     DistillRVCError                      user-facing errors
-"""
-from .checkpoint import load_model, read_checkpoint, save_model
-from .config import SynthConfig, rvc_config
-from .errors import DistillRVCError
-from .models import Synthesizer
 
+The commands, each as x(inputs, XSettings(...)) -> XResult and format_x(result) -> the text the
+CLI prints:
+    inspect(path)                                 what a model file is, where it loads, its memory
+    prepare(audio_dir, out, hubert)               recordings -> a training cache
+    import_rvc_logs(exp_dir, out)                 an RVC logs/<exp> folder -> a training cache
+    teach(teacher, data, out)                     distil a student
+    prune(model, out)                             prune a model's channels
+    compare(teacher, student, audio, hubert, out) the student beside the teacher: report.md/json
+    convert(model, hubert, src, dst)              wav -> wav in the model's voice
+    export_onnx(model, out)                       ONNX for real-time clients, parity-checked
+    bench(models)                                 speed side by side
+
+`convert` and `bench` here are the functions; their modules are distill_rvc.convert and
+distill_rvc.bench (import names from them with `from distill_rvc.convert import ...`), and
+the same holds for `compare` and `prune` and their packages.
+"""
 __version__ = "0.1.0"
-__all__ = ["DistillRVCError", "SynthConfig", "Synthesizer", "load_model", "read_checkpoint", "rvc_config",
-           "save_model"]
+
+from .bench import BenchResult, BenchSettings, bench, format_bench
+from .checkpoint import load_model, read_checkpoint, save_model
+from .compare.run import CompareResult, CompareSettings, compare
+from .config import SynthConfig, rvc_config
+from .convert import ConvertResult, ConvertSettings, convert, format_convert
+from .data.prepare import PrepareResult, PrepareSettings, format_prepare, prepare
+from .data.rvc_logs import ImportRVCLogsResult, ImportRVCLogsSettings, format_import_rvc_logs, import_rvc_logs
+from .distill.teach import TeachResult, TeachSettings, format_teach, teach
+from .errors import DistillRVCError
+from .inspect_model import InspectResult, InspectSettings, format_inspect, inspect
+from .models import Synthesizer
+from .onnx.export import ExportResult, ExportSettings, export_onnx, format_export
+from .prune import PruneReport, PruneSettings, format_prune, prune
+
+__all__ = [
+    "DistillRVCError", "SynthConfig", "Synthesizer", "load_model", "read_checkpoint", "rvc_config", "save_model",
+    "InspectResult", "InspectSettings", "format_inspect", "inspect",
+    "PrepareResult", "PrepareSettings", "format_prepare", "prepare",
+    "ImportRVCLogsResult", "ImportRVCLogsSettings", "format_import_rvc_logs", "import_rvc_logs",
+    "TeachResult", "TeachSettings", "format_teach", "teach",
+    "PruneReport", "PruneSettings", "format_prune", "prune",
+    "CompareResult", "CompareSettings", "compare",
+    "ConvertResult", "ConvertSettings", "convert", "format_convert",
+    "ExportResult", "ExportSettings", "export_onnx", "format_export",
+    "BenchResult", "BenchSettings", "bench", "format_bench",
+]

@@ -16,13 +16,16 @@ Inputs are synthetic (random content features, a gliding F0 with unvoiced gaps):
 not depend on what is said. With a content encoder (`hubert`) the stream figures include
 content features and F0 of each chunk, as a real-time client computes them.
 
+    bench(models, BenchSettings(...)) -> BenchResult (plain JSON data);  format_bench(result) -> str
+
 Not for: fidelity (`compare`) or memory (`inspect`, `compare`).
 """
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 import numpy as np
 import torch
@@ -30,30 +33,62 @@ import torch
 from .backends import Backend, open_backend
 from .errors import DistillRVCError
 from .features.pitch import coarse_pitch
+from .options import check_threads, resolve_device
 from .timing import cpu_name, side_by_side, synthetic_inputs, timed, torch_threads
 
 LENGTHS_S = (1.0, 10.0)
 
 
-def bench(models: list[str | Path], *, device: str = "cpu", threads: int | None = 2, runs: int = 5,
-          warmup: int = 1, lengths_s: tuple[float, ...] = LENGTHS_S, batch: int = 8, chunk_s: float = 0.5,
-          context_s: float = 1.0, hubert: str | Path | None = None, f0_method: str = "dio") -> dict[str, Any]:
+@dataclass(frozen=True)
+class BenchSettings:
+    """What to time and how often (see the module docstring)."""
+
+    device: str = "cpu"  # cpu, cuda, cuda:N or auto
+    threads: int | None = 2  # CPU threads for torch and onnxruntime; 0 or None: all
+    runs: int = 5  # timed runs per figure (the median is kept)
+    warmup: int = 1  # untimed runs before them
+    lengths_s: tuple[float, ...] = LENGTHS_S  # input lengths of the latency figures
+    batch: int = 8  # items of 1 s in the throughput batch
+    chunk_s: float = 0.5  # streaming chunk length
+    context_s: float = 1.0  # past audio sent along with each streaming chunk after the first
+    hubert: str | Path | None = None  # with a content encoder, the stream figures include features and F0
+    f0_method: str = "dio"  # F0 extractor of the stream figures (with `hubert`)
+
+    def check(self) -> None:
+        """Refuse threads, a device or counts that cannot be timed, naming the option."""
+        check_threads(self.threads)
+        resolve_device(self.device)
+        if self.runs < 1 or self.warmup < 0 or self.batch < 1 or self.chunk_s <= 0 or self.context_s < 0:
+            raise DistillRVCError("runs and batch must be at least 1, warmup 0 or more, chunk_s positive, "
+                                  "context_s 0 or more")
+
+
+class BenchResult(TypedDict):
+    """`bench`'s JSON: the machine, the settings, and one row of the same keys per model."""
+
+    host: dict[str, Any]  # cpu, system, threads, device, torch, onnxruntime, gpu
+    settings: dict[str, Any]
+    models: list[dict[str, Any]]  # model, backend, ..., latency_s, rtf, batch, stream, speedup_vs_first
+
+
+def bench(models: list[str | Path], settings: BenchSettings | None = None) -> BenchResult:
     """Benchmark model files side by side; returns plain JSON-able data (see the module docstring)."""
     if not models:
         raise DistillRVCError("bench needs at least one --model")
-    if runs < 1 or warmup < 0 or batch < 1 or chunk_s <= 0 or context_s < 0:
-        raise DistillRVCError("runs and batch must be at least 1, warmup 0 or more, chunk_s positive, "
-                              "context_s 0 or more")
+    s = settings or BenchSettings()
+    s.check()
+    threads, device = check_threads(s.threads), str(resolve_device(s.device))
+    runs, warmup, batch = s.runs, s.warmup, s.batch
     with torch_threads(threads):
         backends = [open_backend(m, device, threads=threads) for m in models]
         encoder = None
-        if hubert is not None:
+        if s.hubert is not None:
             from .features.content import load_content_encoder
 
-            encoder = load_content_encoder(hubert, device if torch.device(device).type == "cuda" else "cpu")
+            encoder = load_content_encoder(s.hubert, device)  # where the models run
         results: list[dict[str, Any]] = [_describe(b) for b in backends]
 
-        for seconds in lengths_s:
+        for seconds in s.lengths_s:
             inputs = [synthetic_inputs(*b.info.widths, seconds) for b in backends]
             medians = side_by_side([timed(_call(b, x), b.synchronize) for b, x in zip(backends, inputs)],
                                     runs, warmup)
@@ -68,7 +103,7 @@ def bench(models: list[str | Path], *, device: str = "cpu", threads: int | None 
             res["batch"] = {"items": batch, "item_s": 1.0, "wall_s": m, "x_realtime": batch / m,
                             "batched": b.info.format == "torch"}
 
-        for res, stream in zip(results, _stream(backends, encoder, f0_method, chunk_s, context_s, runs, warmup)):
+        for res, stream in zip(results, _stream(backends, encoder, s.f0_method, s.chunk_s, s.context_s, runs, warmup)):
             res["stream"] = stream
 
     base = results[0]
@@ -79,9 +114,9 @@ def bench(models: list[str | Path], *, device: str = "cpu", threads: int | None 
                  "threads": threads or torch.get_num_threads(), "device": device, "torch": torch.__version__,
                  "onnxruntime": _ort_version(),
                  "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "settings": {"runs": runs, "warmup": warmup, "lengths_s": list(lengths_s), "batch": batch,
-                     "chunk_s": chunk_s, "context_s": context_s,
-                     "stream_pipeline": f"content features + {f0_method} F0 + synthesizer" if encoder is not None
+        "settings": {"runs": runs, "warmup": warmup, "lengths_s": list(s.lengths_s), "batch": batch,
+                     "chunk_s": s.chunk_s, "context_s": s.context_s,
+                     "stream_pipeline": f"content features + {s.f0_method} F0 + synthesizer" if encoder is not None
                      else "synthesizer only (pass --hubert to include content features and F0)"},
         "models": results,
     }
@@ -146,7 +181,7 @@ def _ort_version() -> str | None:
         return None
 
 
-def format_bench(result: dict[str, Any]) -> str:
+def format_bench(result: BenchResult) -> str:
     """A plain-text table of `bench`'s result."""
     h = result["host"]
     lines = [f"{h['cpu']} ({h['system']}), {h['threads']} threads, device {h['device']}"

@@ -2,7 +2,8 @@
 
 Every command is a function of the package you can call from Python; this module only
 parses options, formats results and turns `DistillRVCError` into one line on stderr with
-exit code 2 (no traceback).
+exit code 2 (no traceback). The commands' modules are imported here at the top: importing
+the package (distill_rvc/__init__.py) imports each of them anyway.
 """
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ import sys
 import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from .atomic import write_json
+from .bench import BenchSettings, bench as run_bench, format_bench
+from .chunking import ChunkSizes
+from .cli_options import Amount, device_option, f0_options, hubert_option, quiet_option, threads_option
+from .convert import ConvertSettings, convert as run_convert, format_convert
+from .data.prepare import PrepareSettings, format_prepare, prepare as run_prepare
+from .data.rvc_logs import ImportRVCLogsSettings, format_import_rvc_logs, import_rvc_logs as run_import
 from .errors import DistillRVCError
+from .inspect_model import InspectSettings, format_inspect, inspect as run_inspect
 
 
 class _Group(click.Group):
@@ -52,13 +61,6 @@ def cli(verbose: bool) -> None:
     click.get_current_context().with_resource(logging_redirect_tqdm())  # log lines above progress bars
 
 
-def _echo_skipped(skipped: list[tuple[str, str]], what: str) -> None:
-    """The files (or segments) a command passed over, each with its reason."""
-    click.echo(f"skipped {len(skipped)} {what}:")
-    for name, reason in skipped:
-        click.echo(f"  {name}: {reason}")
-
-
 # --------------------------------------------------------------------------- inspect
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
@@ -73,31 +75,25 @@ def inspect(model: str, as_json: bool, no_memory: bool) -> None:
     and distill-rvc students (.pth, or .drvc.pt for the project format); anything else is
     refused with the reason. Says where the file loads: RVC, Applio, w-okada.
     """
-    from .inspect_model import format_report, inspect_model
-
-    info = inspect_model(model, memory=not no_memory)
-    click.echo(json.dumps(info, indent=2) if as_json else format_report(info))
+    info = run_inspect(model, InspectSettings(memory=not no_memory))
+    click.echo(json.dumps(info, indent=2) if as_json else format_inspect(info))
 
 
 # --------------------------------------------------------------------------- prepare, import-rvc-logs
 @cli.command()
 @click.argument("audio_dir", type=click.Path())
-@click.option("--hubert", required=True, type=click.Path(dir_okay=False),
-              help="RVC's content encoder hubert_base.pt (ContentVec, fairseq format).")
+@hubert_option()
 @click.option("--version", type=click.Choice(["v1", "v2"]), default="v2", show_default=True,
               help="The teacher's RVC version: v1 = 256-d features (layer 9), v2 = 768-d (layer 12).")
-@click.option("--f0", "f0_method", type=click.Choice(["harvest", "dio", "rmvpe"]), default="harvest",
-              show_default=True, help="F0 extractor: harvest (accurate, slow), dio (fast), rmvpe (needs --rmvpe).")
-@click.option("--rmvpe", type=click.Path(dir_okay=False), default=None, help="RVC's rmvpe.pt, for --f0 rmvpe.")
+@f0_options("F0 extractor: harvest (accurate, slow), dio (fast), rmvpe (needs --rmvpe).")
 @click.option("--sr", type=click.Choice(["32000", "40000", "48000"]), default="40000", show_default=True,
               help="The teacher's sample rate; target audio is stored at this rate.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Cache folder to create or resume (memory-mapped .npy segments + manifest.json).")
-@click.option("--device", default="auto", show_default=True,
-              help="Where the content encoder and RMVPE run: auto, cpu, cuda, cuda:1, ...")
+@device_option("auto", "Where the content encoder and RMVPE run: auto, cpu, cuda, cuda:1, ...")
 @click.option("--window", type=float, default=3.7, show_default=True,
               help="Segment length in seconds (RVC: 3.7; 3.0 for GPUs of 4 GB or less).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 def prepare(audio_dir: str, hubert: str, version: str, f0_method: str, rmvpe: str | None, sr: str, out: str,
             device: str, window: float, quiet: bool) -> None:
     """Prepare the recordings in AUDIO_DIR (WAV, FLAC, OGG, MP3; any rate, mono or stereo) into a
@@ -106,18 +102,9 @@ def prepare(audio_dir: str, hubert: str, version: str, f0_method: str, rmvpe: st
 
     Re-running resumes: finished files are skipped. Unusable files are reported by name and skipped.
     """
-    from .options import resolve_device
-    from .data.prepare import prepare as run_prepare
-
-    resolve_device(device)
-    report = run_prepare(audio_dir, out, hubert=hubert, version=version, f0_method=f0_method, sr=int(sr),
-                         rmvpe=rmvpe, device=device, window_s=window, progress=not quiet)
-    click.echo(f"prepared {report.prepared} file(s): {report.segments} segments, {report.seconds:.1f} s of audio "
-               f"-> {report.out}")
-    if report.resumed:
-        click.echo(f"resumed: {report.resumed} file(s) were already prepared")
-    if report.bad:
-        _echo_skipped(report.bad, "unusable file(s)")
+    settings = PrepareSettings(version=version, f0_method=f0_method, sr=int(sr), rmvpe=rmvpe, device=device,
+                               window_s=window)
+    click.echo(format_prepare(run_prepare(audio_dir, out, hubert, settings, progress=not quiet)))
 
 
 @cli.command("import-rvc-logs")
@@ -126,20 +113,13 @@ def prepare(audio_dir: str, hubert: str, version: str, f0_method: str, rmvpe: st
               help="Cache folder to create or resume (the same format `prepare` writes).")
 @click.option("--version", type=click.Choice(["v1", "v2"]), default=None,
               help="Only if the folder has both 3_feature256/ and 3_feature768/ and no filelist.txt.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) -> None:
     """Import an RVC experiment folder EXP_DIR (logs/<exp>: 0_gt_wavs, 2a_f0, 2b-f0nsf,
     3_feature256|768, filelist.txt) into a training cache without recomputing anything.
     """
-    from .data.rvc_logs import import_rvc_logs as run_import
-
-    report = run_import(exp_dir, out, version=version, progress=not quiet)
-    click.echo(f"imported {report.segments} segments ({report.seconds:.1f} s of audio; {report.version}, "
-               f"{report.sample_rate} Hz, {'f0' if report.f0 else 'no f0'}) -> {report.out}")
-    if report.resumed:
-        click.echo(f"resumed: {report.resumed} source file(s) were already imported")
-    if report.skipped:
-        _echo_skipped(report.skipped, "segment(s)")
+    result = run_import(exp_dir, out, ImportRVCLogsSettings(version=version), progress=not quiet)
+    click.echo(format_import_rvc_logs(result))
 
 
 # ---------------------------------------------------------------------------- export
@@ -166,8 +146,7 @@ def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) ->
 @click.option("--tolerance", type=float, default=None,
               help="Largest parity error accepted, relative to the output's peak [default: 1e-4 fp32, 1e-2 fp16]. "
                    "Above it nothing is written.")
-@click.option("--threads", type=int, default=None,
-              help="CPU threads for the parity runs and the latency (both onnxruntime and torch) [default: torch's].")
+@threads_option("CPU threads for the parity runs and the latency (both onnxruntime and torch) [default: torch's].")
 @click.option("--timing-runs", type=click.IntRange(min=0), default=3, show_default=True,
               help="Timed runs of the 10 s input for the onnxruntime vs torch latency (0 skips timing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON instead of a summary.")
@@ -212,10 +191,10 @@ def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simp
               help="Checkpoint every N steps (e.g. 500), or at least every TIME of wall clock (90s, 10m, 1h); "
                    "the other interval stays. Checkpoints are written every 10 minutes and every recipe "
                    "checkpoint_every steps, whichever comes first, at the end, and on Ctrl-C or SIGTERM.")
-@click.option("--device", default=None, help="cuda, cuda:1 or cpu [default: cuda if available].")
+@device_option(None, "cuda, cuda:1 or cpu [default: cuda if available].")
 @click.option("--no-budget-check", is_flag=True,
               help="Start even if the memory plan exceeds the recipe's budget (an OOM halves the micro-batch).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | None, batch_size: int | None,
           key: float | None, resume: bool, checkpoint_every: str | None, device: str | None, no_budget_check: bool,
           quiet: bool) -> None:
@@ -273,21 +252,15 @@ def recipes(teacher: str | None, as_json: bool) -> None:
 
 
 # ---------------------------------------------------------------------------- convert, compare, bench
-_F0_HELP = "F0 extractor: harvest (accurate, slow), dio (fast, rougher), rmvpe (RVC's default; needs --rmvpe)."
-
-
 @cli.command()
 @click.option("--model", required=True, type=click.Path(dir_okay=False),
               help="The voice model: RVC .pth, a distill-rvc student, or an exported .onnx (either interface).")
-@click.option("--hubert", required=True, type=click.Path(dir_okay=False),
-              help="RVC's content encoder hubert_base.pt (ContentVec, fairseq format).")
+@hubert_option()
 @click.option("--input", "src", required=True, type=click.Path(),
               help="An audio file (WAV, FLAC, OGG, MP3; any rate, mono or stereo) or a folder of them.")
 @click.option("--output", "dst", required=True, type=click.Path(),
               help="The output .wav, or a folder (mirrors the input folder's tree, one .wav per file).")
-@click.option("--f0", "f0_method", type=click.Choice(["harvest", "dio", "rmvpe"]), default="harvest",
-              show_default=True, help=_F0_HELP)
-@click.option("--rmvpe", type=click.Path(dir_okay=False), default=None, help="RVC's rmvpe.pt, for --f0 rmvpe.")
+@f0_options()
 @click.option("--transpose", type=float, default=0.0, show_default=True,
               help="Pitch shift in semitones (12 = an octave up, e.g. a male voice into a female model).")
 @click.option("--sid", type=int, default=0, show_default=True, help="Speaker id (0 for single-speaker models).")
@@ -297,15 +270,15 @@ _F0_HELP = "F0 extractor: harvest (accurate, slow), dio (fast, rougher), rmvpe (
               help="How much of the retrieved training features to blend in (0 = none, 1 = all).")
 @click.option("--protect", type=float, default=0.33, show_default=True,
               help="Keep this much retrieval on unvoiced consonants and breaths (0.5 = no protection).")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 or auto.")
-@click.option("--threads", type=int, default=None, help="CPU threads for torch and onnxruntime [default: all].")
+@device_option()
+@threads_option("CPU threads for torch and onnxruntime [default: all].")
 @click.option("--memory-gb", type=float, default=4.0, show_default=True,
               help="Memory budget that sets the chunk length (model and content encoder, measured per model).")
 @click.option("--chunk-seconds", type=float, default=None,
               help="Cut long inputs into chunks of about this many seconds instead (1 s of context each side).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the prior noise, so a conversion can be repeated exactly; -1 = fresh noise.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: str | None, transpose: float,
             sid: int, index: str | None, index_rate: float, protect: float, device: str, threads: int | None,
             memory_gb: float, chunk_seconds: float | None, seed: int, quiet: bool) -> None:
@@ -316,26 +289,11 @@ def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: 
     both sides and short cross-fades, so memory stays bounded on any length. The output is a
     16-bit WAV at the model's sample rate with exactly the input's duration.
     """
-    from .convert import ChunkSizes, ConvertSettings, convert as run_convert
-    from .options import check_chunk_seconds, check_threads
-
-    chunk_seconds, threads = check_chunk_seconds(chunk_seconds), check_threads(threads)
     settings = ConvertSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, index=index,
                                index_rate=index_rate, protect=protect, memory_gb=memory_gb,
-                               chunks=ChunkSizes.with_center(chunk_seconds) if chunk_seconds is not None else None,
-                               seed=None if seed < 0 else seed)
-    report = run_convert(model, hubert, src, dst, settings, device=device, threads=threads, progress=not quiet)
-    t = report.timings
-    compute = t.f0 + t.content + t.synth
-    click.echo(f"converted {len(report.results)} file(s), {t.audio_s:.1f} s of audio in {compute:.1f} s "
-               f"(real-time factor {compute / max(t.audio_s, 1e-9):.2f}: F0 {t.f0:.1f} s, content {t.content:.1f} s, "
-               f"synthesizer {t.synth:.1f} s on {report.backend}, {t.passes} pass(es))")
-    for r in report.results[:1] if len(report.results) == 1 else []:
-        click.echo(f"  -> {r.output} ({r.sample_rate} Hz, {r.seconds:.2f} s)")
-    if len(report.results) > 1:
-        click.echo(f"  -> {dst}")
-    if report.bad:
-        _echo_skipped(report.bad, "unusable file(s)")
+                               chunks=ChunkSizes.from_option(chunk_seconds), seed=None if seed < 0 else seed)
+    result = run_convert(model, hubert, src, dst, settings, device=device, threads=threads, progress=not quiet)
+    click.echo(format_convert(result))
 
 
 @cli.command()
@@ -344,23 +302,19 @@ def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: 
               help="The student: a .pth, or an .onnx (an RVC-interface file for fidelity; w-okada: size and speed).")
 @click.option("--audio", required=True, type=click.Path(),
               help="A folder of speech clips (or one file) to convert with both models.")
-@click.option("--hubert", required=True, type=click.Path(dir_okay=False),
-              help="RVC's content encoder hubert_base.pt (ContentVec, fairseq format).")
+@hubert_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Report folder: report.md, report.json, PNG plots, tensorboard/.")
-@click.option("--f0", "f0_method", type=click.Choice(["harvest", "dio", "rmvpe"]), default="harvest",
-              show_default=True, help=_F0_HELP)
-@click.option("--rmvpe", type=click.Path(dir_okay=False), default=None, help="RVC's rmvpe.pt, for --f0 rmvpe.")
+@f0_options()
 @click.option("--transpose", type=float, default=0.0, show_default=True, help="Pitch shift in semitones.")
 @click.option("--sid", type=int, default=0, show_default=True, help="Speaker id.")
 @click.option("--max-clips", type=int, default=8, show_default=True, help="Use at most this many clips.")
 @click.option("--max-clip-seconds", type=float, default=20.0, show_default=True,
               help="Use at most this many seconds of each clip.")
-@click.option("--threads", type=int, default=2, show_default=True,
-              help="CPU threads for torch and onnxruntime (the reference machine has 2).")
+@threads_option("CPU threads for torch and onnxruntime (the reference machine has 2).", default=2)
 @click.option("--runs", type=int, default=3, show_default=True, help="Timed runs per speed figure (median kept).")
 @click.option("--no-ort", is_flag=True, help="Skip onnxruntime timings (they export each .pth to ONNX first).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_method: str, rmvpe: str | None,
             transpose: float, sid: int, max_clips: int, max_clip_seconds: float, threads: int, runs: int,
             no_ort: bool, quiet: bool) -> None:
@@ -389,9 +343,8 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
 @cli.command()
 @click.option("--model", "models", required=True, multiple=True, type=click.Path(dir_okay=False),
               help="A .pth (torch) or .onnx (onnxruntime) model; repeat to compare several side by side.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 or auto.")
-@click.option("--threads", type=int, default=2, show_default=True,
-              help="CPU threads for torch and onnxruntime (0 = all).")
+@device_option()
+@threads_option("CPU threads for torch and onnxruntime (0 = all).", default=2)
 @click.option("--runs", type=int, default=5, show_default=True, help="Timed runs per figure (the median is kept).")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Untimed runs before the timed ones.")
 @click.option("--batch", type=int, default=8, show_default=True, help="Items of 1 s in the throughput batch.")
@@ -399,10 +352,8 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
               help="Streaming chunk length in seconds.")
 @click.option("--context", "context_s", type=float, default=1.0, show_default=True,
               help="Seconds of past audio sent along with each streaming chunk after the first.")
-@click.option("--hubert", type=click.Path(dir_okay=False), default=None,
-              help="Include content features (this hubert_base.pt) and F0 in the streaming figures.")
-@click.option("--f0", "f0_method", type=click.Choice(["harvest", "dio"]), default="dio", show_default=True,
-              help="F0 extractor for the streaming figures (with --hubert).")
+@hubert_option("Include content features (this hubert_base.pt) and F0 in the streaming figures.", required=False)
+@f0_options("F0 extractor for the streaming figures (with --hubert).", ("harvest", "dio"), "dio")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result here.")
 def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup: int, batch: int, chunk_s: float,
@@ -413,14 +364,9 @@ def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup:
     Medians over --runs after --warmup, the models taking turns. The JSON (--json, --out)
     has the same keys for every model, so results compare across models and machines.
     """
-    from .atomic import write_json
-    from .bench import bench as run_bench, format_bench
-    from .options import check_threads, resolve_device
-
-    threads = check_threads(threads)
-    device = str(resolve_device(device))
-    result = run_bench(list(models), device=device, threads=threads, runs=runs, warmup=warmup, batch=batch,
-                       chunk_s=chunk_s, context_s=context_s, hubert=hubert, f0_method=f0_method)
+    settings = BenchSettings(device=device, threads=threads, runs=runs, warmup=warmup, batch=batch, chunk_s=chunk_s,
+                             context_s=context_s, hubert=hubert, f0_method=f0_method)
+    result = run_bench(list(models), settings)
     if out:
         write_json(out, result)
     click.echo(json.dumps(result, indent=2) if as_json else format_bench(result))
@@ -428,25 +374,6 @@ def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup:
 
 # =========================================================================== pruning
 # `prune` (issue 6): a thin wrapper over distill_rvc.prune.
-class _Amount(click.ParamType):
-    """A positive count with an optional K/M/G suffix: 12000000, 12M, 13.3G."""
-
-    name = "amount"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)):
-            return float(value)
-        text = str(value).strip().upper()
-        scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(text[-1:], 1.0)
-        try:
-            amount = float(text[:-1] if scale != 1.0 else text) * scale
-        except ValueError:
-            self.fail(f"{value!r} is not a number like 12000000, 12M or 13.3G", param, ctx)
-        if amount <= 0:
-            self.fail(f"{value!r} must be positive", param, ctx)
-        return amount
-
-
 @cli.command()
 @click.option("--model", required=True, type=click.Path(dir_okay=False),
               help="The model to prune (.pth): a student from `teach`, or a teacher itself.")
@@ -458,10 +385,10 @@ class _Amount(click.ParamType):
 @click.option("--ratio", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Share of the channels removed from every pruned layer [default: 0.3]; the decoder's parameters "
                    "fall by about 1-(1-ratio)^2.")
-@click.option("--target-params", type=_Amount(), default=None,
+@click.option("--target-params", type=Amount(), default=None,
               help="Instead of --ratio: the smallest ratio that brings the model to at most this many parameters "
                    "(e.g. 12M).")
-@click.option("--target-macs", type=_Amount(), default=None,
+@click.option("--target-macs", type=Amount(), default=None,
               help="Instead of --ratio: the smallest ratio that brings the model to at most this many multiply-"
                    "accumulates per second of audio (e.g. 15G).")
 @click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True,
@@ -485,7 +412,7 @@ class _Amount(click.ParamType):
               help="Recipe (name or .toml) whose [train] and [loss] settings recovery uses [default: the one the "
                    "model was taught with, else 4gb].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the recovery batch size.")
-@click.option("--device", default=None, help="Where recovery runs: cuda, cuda:1 or cpu [default: cuda if available].")
+@device_option(None, "Where recovery runs: cuda, cuda:1 or cpu [default: cuda if available].")
 @click.option("--run-dir", default=None, type=click.Path(file_okay=False),
               help="Folder for recovery's TensorBoard logs and checkpoints [default: runs/prune-<out>-<time>].")
 @click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False),
@@ -493,7 +420,7 @@ class _Amount(click.ParamType):
 @click.option("--latency-seconds", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="Seconds of audio for the CPU latency before/after (0 skips the timing).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the latency timing.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option("No progress bars.")
 def prune(model: str, teacher: str | None, data: str | None, out: str, ratio: float | None,
           target_params: float | None, target_macs: float | None, steps: int, recover_steps: int, importance: str,
           round_to: int, widths_mode: str, parts: str, recipe: str | None, batch_size: int | None, device: str | None,

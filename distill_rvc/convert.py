@@ -11,17 +11,14 @@
 This is RVC's `Pipeline.pipeline` (rvc-format.md §5) with one change: RVC conditions the whole
 input and computes F0 on all of it at once, which costs about 150 MB per minute of input
 (dio, measured); we do both per chunk on the same padded stretch, which gives the same frames
-(see `chunk_inputs`). Cuts fall on multiples of 320 samples (two content frames) so each
-chunk's frames line up exactly, the output has exactly round(N x sr / 16000) samples, and
-seams are cross-faded because the NSF sine restarts its phase in every chunk.
+(see `chunk_inputs`). Where the cuts fall and how long the chunks are is chunking.py's part;
+the output has exactly round(N x sr / 16000) samples, and seams are cross-faded because the
+NSF sine restarts its phase in every chunk. `convert()` also turns off oneDNN's per-shape
+primitive cache, which otherwise grows with every new chunk length (`limit_onednn_cache`).
 
-Chunk sizes come from a memory budget: the synthesizer's and the content encoder's peaks by
-input length are measured on fake tensors (`memory.py`) and the longest chunk that fits is
-used (ONNX models, which cannot be traced, get RVC's fp32 sizes). Only the 16 kHz input
-(3.8 MB per minute) is held whole. `convert()` also turns off oneDNN's per-shape primitive
-cache, which otherwise grows with every new chunk length (`limit_onednn_cache`).
+    convert(model, hubert, src, dst, ConvertSettings(...)) -> ConvertResult;  format_convert(result) -> str
 
-Not for: training data (`prepare`), model comparison (`report`), real-time streaming (see
+Not for: training data (`prepare`), model comparison (`compare`), real-time streaming (see
 `bench`'s time to first audio).
 """
 from __future__ import annotations
@@ -31,69 +28,32 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
 from .atomic import atomic_path
-from .backends import Backend, TorchBackend, open_backend
+from .backends import Backend, open_backend
+from .chunking import DEFAULT_BUDGET_GB, SR_16K, WINDOW, ChunkSizes, chunk_sizes, conditioner, cut_points, stretch
 from .errors import DistillRVCError
-from .features.audio import AUDIO_SUFFIXES, highpass, load_audio
+from .features.audio import AUDIO_SUFFIXES, load_audio
 from .features.pitch import F0_METHODS, coarse_pitch, extract_f0, transpose_f0
-from .memory import GB, InferenceMemory, fake_peaks, inference_memory
-from .timing import torch_threads
+from .features.retrieval import RetrievalIndex, protect_mix, retrieve
 from .options import check_threads, refuse_output_inside, refuse_overwrite, resolve_device
+from .skipped import Skipped, summary
+from .timing import torch_threads
 
 if TYPE_CHECKING:
-    from .features.content import ContentConfig, ContentEncoder
+    from .features.content import ContentEncoder
 
 log = logging.getLogger(__name__)
 
-SR_16K, WINDOW = 16000, 160  # content/F0 rate and the 10 ms frame
-CUT_ALIGN = 2 * WINDOW  # cuts on whole pairs of frames: the 50 Hz content frames x 2 line up exactly
-CONTEXT = SR_16K // 4  # samples filtered beyond a stretch: the 48 Hz high-pass settles within 0.1 s
 FADE_S = 0.02
-MAX_CENTER_S = 60.0  # RVC's largest x_center (fp16, 6 GB); longer chunks only make attention slower
-DEFAULT_BUDGET_GB = 4.0
 PROGRESS_CHUNKS = 3  # a file longer than this many chunks gets its own progress bar
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
 
 
 @dataclass(frozen=True)
-class ChunkSizes:
-    """RVC's x_pad, x_query, x_center, x_max in seconds (rvc-format.md §5.5, §8): chunks of about
-    `center` s cut within `query` s of each multiple of it, `pad` s of context each side,
-    no cutting below `max` s."""
-
-    pad: float
-    query: float
-    center: float
-    max: float
-
-    @classmethod
-    def for_chunk(cls, longest_s: float, pad: float = 1.0) -> "ChunkSizes":
-        """Sizes for a pass of at most `longest_s` seconds (the centre plus both pads), in RVC's
-        proportions (x_query = x_center / 6, x_max = x_center + x_query / 2)."""
-        center = min(longest_s - 2 * pad, MAX_CENTER_S)
-        if center < 1.0:
-            raise DistillRVCError(f"a chunk of {longest_s:.1f} s leaves less than 1 s between its {pad:g} s "
-                                  "context pads; raise --memory-gb or pass --chunk-seconds")
-        return cls.with_center(center, pad)
-
-    @classmethod
-    def with_center(cls, center: float, pad: float = 1.0) -> "ChunkSizes":
-        """Chunks of about `center` s (RVC's x_center) with `pad` s of context on each side."""
-        if center <= 0 or pad < 0.1:
-            raise DistillRVCError(f"chunks of {center:g} s with {pad:g} s of context: need a positive length "
-                                  "and at least 0.1 s of context")
-        query = center / 6
-        return cls(pad=pad, query=query, center=center, max=center + query / 2)
-
-
-RVC_FP32 = ChunkSizes(pad=1.0, query=6.0, center=38.0, max=41.0)  # "5G VRAM config"
-
-
-@dataclass
 class ConvertSettings:
     """Conversion options (RVC's names in brackets)."""
 
@@ -111,6 +71,7 @@ class ConvertSettings:
     fade_s: float = FADE_S
 
     def check(self) -> None:
+        """Refuse values RVC's pipeline has no meaning for, naming the option."""
         if self.f0_method not in F0_METHODS:
             raise DistillRVCError(f"unknown F0 method {self.f0_method!r}; use one of {', '.join(F0_METHODS)}")
         if not 0.0 <= self.index_rate <= 1.0:
@@ -123,162 +84,6 @@ class ConvertSettings:
             raise DistillRVCError(f"--memory-gb {self.memory_gb} must be positive")
         if self.chunks is not None and self.chunks.pad < 0.1:
             raise DistillRVCError("the context pad must be at least 0.1 s")
-
-
-# ------------------------------------------------------------------------------- chunk sizes
-def content_memory(config: "ContentConfig", version: str, ladder_s: tuple[float, ...] = (10, 30, 60, 120)
-                   ) -> InferenceMemory:
-    """The content encoder's peak bytes by input length, traced on fake tensors like the synthesizer's."""
-    import torch
-
-    from .features.content import ContentEncoder
-
-    def pass_of(seconds: float):
-        def run(model):
-            with torch.no_grad():
-                model(torch.zeros(1, int(seconds * SR_16K)), version)
-        return run
-
-    peaks = fake_peaks(lambda: ContentEncoder(config).eval(), [pass_of(s) for s in ladder_s])
-    weights = peaks[0].get("param", 0) + peaks[0].get("buffer", 0)
-    return InferenceMemory(seconds=tuple(ladder_s), peaks=tuple(p["total"] for p in peaks), weights=weights,
-                           dtype="float32")
-
-
-def chunk_sizes(backend: Backend, encoder: "ContentEncoder", budget_gb: float = DEFAULT_BUDGET_GB,
-                pad: float = 1.0) -> ChunkSizes:
-    """The longest chunks whose synthesizer and content-encoder passes both fit `budget_gb`
-    (each with the other's weights resident). ONNX models get RVC's fp32 sizes."""
-    if not isinstance(backend, TorchBackend):
-        return RVC_FP32
-    from .checkpoint import build_model
-
-    cfg = backend.model.config
-    synth = inference_memory(lambda: build_model(cfg, backend.model.arch), cfg.phone_dim, cfg.f0, cfg.inter_channels)
-    content = content_memory(encoder.config, backend.info.version)
-    budget = budget_gb * GB
-    fits = [synth.longest_chunk(budget - content.weights), content.longest_chunk(budget - synth.weights)]
-    longest = min((f for f in fits if f is not None), default=MAX_CENTER_S + 2 * pad)
-    log.debug("chunks: synthesizer fits %s s, content encoder %s s in %.1f GB", *fits, budget_gb)
-    if longest < 2 * pad + 1.0:
-        raise DistillRVCError(f"in {budget_gb:g} GB the model and content encoder fit only {longest:.1f} s of "
-                              "audio at a time; raise --memory-gb")
-    return ChunkSizes.for_chunk(longest, pad)
-
-
-# ----------------------------------------------------------------------------- cut points
-def cut_points(audio_16k: np.ndarray, sizes: ChunkSizes,
-               condition: Callable[[np.ndarray], np.ndarray] | None = None) -> list[int]:
-    """Where to cut [N] audio (sample indices, multiples of 320): at the quietest 10 ms within
-    x_query of every multiple of x_center, as RVC does; none if the input is short.
-
-    `condition` (RVC's input conditioning) is applied to each searched stretch only (`stretch`),
-    so the whole input is never filtered at once.
-    """
-    n = len(audio_16k)
-    t_query, t_center, t_max = (int(round(s * SR_16K)) for s in (sizes.query, sizes.center, sizes.max))
-    if n + WINDOW <= t_max:
-        return []
-    cuts: list[int] = []
-    for t in range(t_center, n, t_center):
-        lo, hi = max(t - t_query, 0), min(t + t_query, n)
-        # RVC: the sum of |x| over the 160 samples centred on each sample (edges reflected)
-        x = stretch(audio_16k, lo - WINDOW // 2, hi + WINDOW // 2, condition)
-        csum = np.concatenate([[0.0], np.cumsum(np.abs(x), dtype=np.float64)])
-        moving = csum[WINDOW:] - csum[:-WINDOW]  # [hi - lo]
-        cut = (lo + int(np.argmin(moving))) // CUT_ALIGN * CUT_ALIGN
-        if cut > (cuts[-1] if cuts else 0) and cut <= n - 2 * CUT_ALIGN:
-            cuts.append(cut)
-    return cuts
-
-
-def stretch(audio: np.ndarray, start: int, stop: int,
-            condition: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
-    """Samples [start, stop) of the input as RVC sees it, conditioned and then reflect-padded at
-    both ends (np.pad's "reflect": the edge sample is not repeated), without conditioning or
-    padding the whole input: only the samples needed, and CONTEXT more either side for the
-    filter to settle, are conditioned."""
-    n = len(audio)
-    i = np.arange(start, stop)
-    if n > 1 and (start < 0 or stop > n):
-        period = 2 * (n - 1)
-        i = i % period
-        i = np.where(i < n, i, period - i)
-    elif n == 1:
-        i = np.zeros_like(i)
-    lo, hi = max(int(i.min()) - CONTEXT, 0), min(int(i.max()) + 1 + CONTEXT, n)
-    x = audio[lo:hi] if condition is None else condition(audio[lo:hi])
-    return x[i - lo]
-
-
-def conditioner(audio_16k: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """RVC's input conditioning (`features.condition_audio`) for stretches of [N]: the level is
-    set by the whole input's peak (scaled down to 0.95 when louder), the zero-phase 48 Hz
-    high-pass runs on each stretch (rvc-format.md §5.4)."""
-    step = SR_16K * 60  # the peak a minute at a time: no copy of the whole input
-    peak = max((float(np.abs(audio_16k[i: i + step]).max()) for i in range(0, len(audio_16k), step)), default=0.0)
-    level = np.float32(0.95 / peak if peak > 0.95 else 1.0)
-    return lambda x: highpass(x * level, SR_16K, zero_phase=True)
-
-
-# ------------------------------------------------------------------------------- retrieval
-def import_faiss():
-    """`import faiss` without its loader's INFO lines ("Loading faiss with AVX2 support", a
-    ModuleNotFoundError for the AVX512 build it tried first, ...), which it logs even when it works.
-    They stay visible with -v (the root logger at DEBUG)."""
-    loggers = [logging.getLogger(name) for name in ("faiss", "faiss.loader")]
-    levels = [lg.level for lg in loggers]
-    quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
-    try:
-        for lg in loggers:
-            if quiet:
-                lg.setLevel(logging.WARNING)
-        import faiss
-    except ImportError:
-        raise DistillRVCError("--index needs faiss: pip install 'distill-rvc[faiss]' (faiss-cpu)") from None
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-    return faiss
-
-
-class RetrievalIndex:
-    """A faiss index of the voice's training features (RVC's added_IVF*.index) and its vectors."""
-
-    def __init__(self, path: str | Path):
-        faiss = import_faiss()
-        path = Path(path)
-        if not path.is_file():
-            raise DistillRVCError(f"{path}: no such index file")
-        try:
-            self.index = faiss.read_index(str(path))
-        except RuntimeError as e:
-            raise DistillRVCError(f"{path}: not a faiss index ({str(e).splitlines()[0][:100]})") from None
-        if self.index.ntotal == 0:
-            raise DistillRVCError(f"{path}: the index is empty")
-        self.vectors = self.index.reconstruct_n(0, self.index.ntotal)  # [N, C]
-        self.dim = self.index.d
-        self.path = path
-
-
-def retrieve(feats: np.ndarray, index, vectors: np.ndarray, rate: float, k: int = 8) -> np.ndarray:
-    """RVC's retrieval on 50 Hz features [T, C]: the k nearest training vectors (squared L2)
-    weighted by 1 / distance^2, blended in at `rate`: rate * retrieved + (1 - rate) * feats."""
-    k = min(k, len(vectors))
-    query = np.ascontiguousarray(feats, dtype=np.float32)
-    dist, idx = index.search(query, k)  # [T, k] each; idx -1 where fewer than k were found
-    # An exact match has distance 0: keep it finite, so it simply dominates.
-    weight = np.where(idx >= 0, 1.0 / np.maximum(dist.astype(np.float64), 1e-12) ** 2, 0.0)
-    weight /= weight.sum(axis=1, keepdims=True)
-    retrieved = np.einsum("tk,tkc->tc", weight, vectors[np.maximum(idx, 0)].astype(np.float64))
-    return (rate * retrieved + (1.0 - rate) * feats).astype(np.float32)
-
-
-def protect_mix(feats: np.ndarray, feats0: np.ndarray, pitchf: np.ndarray, protect: float) -> np.ndarray:
-    """RVC's consonant protection on 100 Hz frames: keep the retrieved features where voiced
-    (pitchf >= 1 Hz) and only `protect` of them elsewhere: w * feats + (1 - w) * feats0."""
-    w = np.where(pitchf >= 1.0, 1.0, protect).astype(np.float32)[:, None]
-    return feats * w + feats0 * (1.0 - w)
 
 
 # ---------------------------------------------------------------------------------- chunks
@@ -412,7 +217,9 @@ def _encoder_device(encoder: "ContentEncoder") -> str:
 
 # ------------------------------------------------------------------------------ conversion
 @dataclass
-class ConvertResult:
+class ConvertedFile:
+    """One file `Converter.convert_file` wrote."""
+
     input: Path
     output: Path
     seconds: float  # of audio
@@ -422,11 +229,12 @@ class ConvertResult:
 
 
 @dataclass
-class ConvertReport:
+class ConvertResult:
     """What a `convert` run did."""
 
-    results: list[ConvertResult] = field(default_factory=list)
-    bad: list[tuple[str, str]] = field(default_factory=list)  # (file, reason), skipped
+    output: str = ""  # the destination as given: the .wav, or the folder of a folder input
+    files: list[ConvertedFile] = field(default_factory=list)
+    bad: Skipped = field(default_factory=list)  # (file, reason), skipped
     sizes: ChunkSizes | None = None
     backend: str = ""
     timings: Timings = field(default_factory=Timings)
@@ -481,7 +289,7 @@ class Converter:
         """16 kHz audio [N] as loaded -> converted audio [round(N * sr / 16000)] at the model's rate."""
         return np.concatenate(list(self.blocks(audio_16k, timings)))
 
-    def convert_file(self, src: str | Path, dst: str | Path, progress: bool = False) -> ConvertResult:
+    def convert_file(self, src: str | Path, dst: str | Path, progress: bool = False) -> ConvertedFile:
         """Convert one audio file (any format `load_audio` reads) into a 16-bit WAV at the model's rate.
 
         `progress`: a progress bar (seconds of audio done, with ETA) when the input is longer
@@ -505,7 +313,7 @@ class Converter:
                     f.write(np.clip(block, -1.0, 1.0 - 2.0 ** -15))
                     if show:
                         bar.update(min(len(block) / sr, bar.total - bar.n))
-        return ConvertResult(input=src, output=dst, seconds=len(audio) / SR_16K, sample_rate=sr,
+        return ConvertedFile(input=src, output=dst, seconds=len(audio) / SR_16K, sample_rate=sr,
                              chunks=timings.passes, timings=timings)
 
 
@@ -526,15 +334,17 @@ def limit_onednn_cache() -> None:
 
 def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | Path,
             settings: ConvertSettings | None = None, *, device: str = "cpu", threads: int | None = None,
-            progress: bool = False) -> ConvertReport:
+            progress: bool = False) -> ConvertResult:
     """Convert a file, or every audio file under a folder (into the same tree of .wav files under `dst`)."""
     from tqdm import tqdm
 
     from .features.content import load_content_encoder
 
     limit_onednn_cache()
+    threads = check_threads(threads)
     settings = settings or ConvertSettings()
     settings.check()
+    result = ConvertResult(output=str(dst))
     src, dst = Path(src), Path(dst)
     if not src.exists():
         raise DistillRVCError(f"{src}: no such file or folder")
@@ -556,29 +366,39 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
     for src_file, dst_file in pairs:
         refuse_overwrite(dst_file, [src_file, *others])
 
-    threads = check_threads(threads)
-    device = str(resolve_device(device))
+    device = str(resolve_device(device))  # the content encoder runs where the model does
     backend = open_backend(model, device, threads=threads)
-    import torch
-
-    enc_device = device if torch.device(device).type == "cuda" and torch.cuda.is_available() else "cpu"
-    encoder = load_content_encoder(hubert, enc_device)
-    converter = Converter(backend, encoder, settings)
-    report = ConvertReport(backend=backend.name)
+    converter = Converter(backend, load_content_encoder(hubert, device), settings)
+    result.backend = backend.name
     with torch_threads(threads):
         for src_file, dst_file in tqdm(pairs, desc="convert", unit="file", disable=not progress or len(pairs) < 2):
             try:
-                result = converter.convert_file(src_file, dst_file, progress=progress)
+                done = converter.convert_file(src_file, dst_file, progress=progress)
             except DistillRVCError as e:
                 if len(pairs) == 1:
                     raise
                 log.warning("skipping %s: %s", src_file.name, str(e).replace(f"{src_file}: ", ""))
-                report.bad.append((str(src_file.relative_to(src)), str(e).replace(f"{src_file}: ", "")))
+                result.bad.append((str(src_file.relative_to(src)), str(e).replace(f"{src_file}: ", "")))
                 continue
-            report.results.append(result)
-            report.timings.add(result.timings)
-    if not report.results:
+            result.files.append(done)
+            result.timings.add(done.timings)
+    if not result.files:
         raise DistillRVCError(f"none of the {len(pairs)} audio files could be converted "
-                              f"(first: {report.bad[0][0]}: {report.bad[0][1]})")
-    report.sizes = converter._sizes
-    return report
+                              f"(first: {result.bad[0][0]}: {result.bad[0][1]})")
+    result.sizes = converter._sizes
+    return result
+
+
+def format_convert(result: ConvertResult) -> str:
+    """What `distill-rvc convert` prints: the real-time factor by stage, where the audio went, what was skipped."""
+    t = result.timings
+    compute = t.f0 + t.content + t.synth
+    lines = [f"converted {len(result.files)} file(s), {t.audio_s:.1f} s of audio in {compute:.1f} s "
+             f"(real-time factor {compute / max(t.audio_s, 1e-9):.2f}: F0 {t.f0:.1f} s, content {t.content:.1f} s, "
+             f"synthesizer {t.synth:.1f} s on {result.backend}, {t.passes} pass(es))"]
+    if len(result.files) == 1:
+        one = result.files[0]
+        lines.append(f"  -> {one.output} ({one.sample_rate} Hz, {one.seconds:.2f} s)")
+    else:
+        lines.append(f"  -> {result.output}")
+    return summary("\n".join(lines), result.bad, "unusable file(s)")

@@ -1,14 +1,18 @@
 """What `distill-rvc inspect` reports about a model file.
 
-`inspect_model(path)` returns plain data (the CLI prints it or dumps it as JSON): the format
-the file was recognised as, where it loads (RVC, Applio, w-okada: consumers.py), version, rate, f0, speakers, parameters per part as stored,
-file size, weight dtype, and the measured inference memory with the longest chunk that fits
-2, 4 and 6 GB cards.
+    inspect(path, InspectSettings(memory=True)) -> InspectResult   plain data, as --json prints it
+    format_inspect(result) -> str                                  the text `inspect` prints
+
+The result holds the format the file was recognised as, where it loads (RVC, Applio, w-okada:
+consumers.py), version, rate, f0, speakers, parameters per part as stored, file size, weight
+dtype, and the measured inference memory with the longest chunk that fits 2, 4 and 6 GB cards.
+Not here: reading the file (checkpoint.py) or measuring memory (memory.py).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
@@ -20,13 +24,45 @@ PARTS = ("enc_p", "flow", "dec", "emb_g", "enc_q")
 BUDGETS_GB = (2, 4, 6)
 
 
-def inspect_model(path: str | Path, memory: bool = True) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InspectSettings:
+    """What `inspect` measures beyond what the file says."""
+
+    memory: bool = True  # measure the inference memory (traces the model at five lengths, a few seconds)
+
+    def check(self) -> None:
+        """Nothing to refuse: either value of the flag is valid."""
+
+
+class InspectResult(TypedDict, total=False):
+    """`inspect`'s data, in the order --json prints it (inference_memory only when measured)."""
+
+    path: str
+    format: str
+    loads_in: dict[str, Any]  # consumers.Loads.to_dict()
+    version: str
+    sample_rate: int
+    f0: bool
+    speakers: int
+    file_bytes: int
+    weight_dtype: str
+    params: dict[str, int]  # total and per part, as stored
+    config: dict[str, Any]
+    arch: dict[str, Any] | None  # per-layer widths of a pruned model (models/arch.py), else None
+    metadata: dict[str, Any]
+    inference_memory: dict[str, Any]
+
+
+def inspect(path: str | Path, settings: InspectSettings | None = None) -> InspectResult:
+    """Describe the model file at `path` (see the module docstring)."""
+    settings = settings or InspectSettings()
+    settings.check()
     ckpt = read_checkpoint(path)
     cfg = ckpt.config
     counts = {part: 0 for part in PARTS}
     for key, n in ckpt.stored_counts.items():
         counts[key] = n
-    info: dict[str, Any] = {
+    info: InspectResult = {
         "path": str(ckpt.path),
         "format": ckpt.format,
         "loads_in": where_it_loads(ckpt.format, cfg, ckpt.arch, applio_guard=ckpt.applio_guard).to_dict(),
@@ -38,12 +74,17 @@ def inspect_model(path: str | Path, memory: bool = True) -> dict[str, Any]:
         "weight_dtype": str(ckpt.stored_dtype).replace("torch.", ""),
         "params": {"total": sum(counts.values()), **counts},
         "config": cfg.to_dict(),
-        "arch": ckpt.arch,  # per-layer widths of a pruned model (models/arch.py), else None
+        "arch": ckpt.arch,
         "metadata": ckpt.metadata,
     }
-    if memory:
+    if settings.memory:
         info["inference_memory"] = _memory_report(ckpt)
     return info
+
+
+def inspect_model(path: str | Path, memory: bool = True) -> InspectResult:
+    """`inspect` with the memory flag as a keyword, for callers that only want the data."""
+    return inspect(path, InspectSettings(memory=memory))
 
 
 def _memory_report(ckpt) -> dict[str, Any]:
@@ -67,10 +108,11 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
-def format_report(info: dict[str, Any]) -> str:
+def format_inspect(info: InspectResult) -> str:
     """Human-readable lines for `distill-rvc inspect`."""
     p = info["params"]
-    parts = "  ".join(f"{k} {p[k]:,}" for k in PARTS if p[k]) + f"  (total {p['total']:,} as stored: weight norm's g and v both counted, as RVC counts)"
+    parts = "  ".join(f"{k} {p[k]:,}" for k in PARTS if p[k]) \
+        + f"  (total {p['total']:,} as stored: weight norm's g and v both counted, as RVC counts)"
     speakers = info["speakers"]
     lines = [
         f"file       {info['path']} ({_size(info['file_bytes'])})",

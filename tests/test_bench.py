@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from distill_rvc import DistillRVCError
 from distill_rvc.backends import ModelInfo
-from distill_rvc.bench import bench
+from distill_rvc.bench import BenchSettings, bench
 from distill_rvc.timing import synthetic_inputs
 from distill_rvc.cli import cli
 from conftest import TINY_TEACHER
@@ -35,8 +35,9 @@ def test_synthetic_inputs():
 
 def test_bench_torch_and_onnx_side_by_side(tmp_path):
     hubert = write_hubert(tmp_path / "hubert_base.pt", embed_dim=768, layers=2)
-    result = bench([TINY_TEACHER, tiny_teacher_onnx("wokada")], threads=1, runs=1, warmup=1, lengths_s=(0.5, 1.0),
-                   batch=2, context_s=0.5, hubert=hubert)
+    result = bench([TINY_TEACHER, tiny_teacher_onnx("wokada")],
+                   BenchSettings(threads=1, runs=1, warmup=1, lengths_s=(0.5, 1.0), batch=2, context_s=0.5,
+                                 hubert=hubert))
     json.dumps(result, allow_nan=False)  # plain JSON, no NaN
     torch_row, ort_row = result["models"]
     assert (torch_row["backend"], ort_row["backend"]) == ("torch-cpu", "ort-cpu")

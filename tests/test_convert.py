@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from distill_rvc import DistillRVCError
 from distill_rvc.backends import ModelInfo, open_backend
 from distill_rvc.cli import cli
-from distill_rvc.convert import (ChunkInput, ChunkSizes, Converter, ConvertSettings, chunk_sizes, cut_points,
-                                 conditioner, protect_mix, render, retrieve, stretch)
+from distill_rvc.chunking import ChunkSizes, chunk_sizes, conditioner, cut_points, stretch
+from distill_rvc.convert import ChunkInput, Converter, ConvertSettings, render
+from distill_rvc.features.retrieval import protect_mix, retrieve
 from distill_rvc.features import coarse_pitch, condition_audio, extract_f0, load_content_encoder, resample
 from distill_rvc.memory import ALLOCATOR_SLACK, CUDA_OVERHEAD_BYTES, GB, fake_peaks
 from conftest import TINY_TEACHER

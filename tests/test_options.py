@@ -111,7 +111,7 @@ def test_trainer_and_prune_use_the_shared_device_check():
 
     with pytest.raises(DistillRVCError, match="--device 'cdua': expected auto, cpu, cuda or cuda:N"):
         train(None, None, None, None, None, "unused", device="cdua")
-    import distill_rvc.prune.recovery as prune_recovery
+    from distill_rvc.prune import recovery as prune_recovery
 
     assert prune_recovery.resolve_device is resolve_device
 
@@ -190,7 +190,7 @@ def test_faiss_loader_noise_is_silenced(caplog):
     import sys
 
     code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
-            "from distill_rvc.convert import import_faiss; import_faiss()")
+            "from distill_rvc.features.retrieval import import_faiss; import_faiss()")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "faiss.loader" not in run.stderr and "ModuleNotFoundError" not in run.stderr

@@ -13,7 +13,7 @@ from distill_rvc import DistillRVCError
 from distill_rvc.cli import cli
 from distill_rvc.data.dataset import Dataset
 from distill_rvc.features import coarse_pitch, extract_f0, load_content_encoder, resample
-from distill_rvc.data.prepare import loudness_mix, prepare, preprocess, windows
+from distill_rvc.data.prepare import PrepareSettings, loudness_mix, prepare, preprocess, windows
 from make_stand_in_hubert import write_hubert
 from rmvpe_files import write_rmvpe
 
@@ -77,7 +77,8 @@ def test_prepare_mixed_folder_then_resume(mixed_folder, caplog):
     root, audio, hubert = mixed_folder
     out = root / "data"
     with caplog.at_level(logging.WARNING):
-        report = prepare(audio, out, hubert=hubert, version="v2", f0_method="harvest", sr=40000, progress=False)
+        report = prepare(audio, out, hubert, PrepareSettings(version="v2", f0_method="harvest", sr=40000),
+                         progress=False)
     assert report.files == 6 and report.prepared == 4
     assert [name for name, _ in report.bad] == ["corrupt.wav", "silent.flac"]
     assert "cannot read audio" in report.bad[0][1] and "silent" in report.bad[1][1]
@@ -105,18 +106,18 @@ def test_prepare_mixed_folder_then_resume(mixed_folder, caplog):
     np.testing.assert_array_equal(np.load(out / "segments" / f"{first['id']}.pitch.npy"), coarse_pitch(f0))
     assert ds[0].phone.shape[0] == ds[0].pitch.shape[0] == len(ds[0].audio) // 400
 
-    again = prepare(audio, out, hubert=hubert, version="v2", f0_method="harvest", sr=40000, progress=False)
+    again = prepare(audio, out, hubert, PrepareSettings(version="v2", f0_method="harvest", sr=40000), progress=False)
     assert (again.prepared, again.resumed, again.segments) == (0, 4, 0)
     assert [name for name, _ in again.bad] == ["corrupt.wav", "silent.flac"]  # retried, still bad
     with pytest.raises(DistillRVCError, match="other settings .*extractor"):
-        prepare(audio, out, hubert=hubert, version="v2", f0_method="dio", sr=40000, progress=False)
+        prepare(audio, out, hubert, PrepareSettings(version="v2", f0_method="dio", sr=40000), progress=False)
 
 
 def test_prepare_with_rmvpe_and_v1(mixed_folder, tmp_path):
     root, audio, hubert = mixed_folder
     rmvpe = write_rmvpe(tmp_path / "rmvpe.pt", channels=4, n_blocks=1, inter_layers=1, gru_hidden=8)
-    report = prepare(audio / "d.ogg", tmp_path / "data", hubert=hubert, version="v1", f0_method="rmvpe",
-                     rmvpe=rmvpe, sr=32000, progress=False)
+    report = prepare(audio / "d.ogg", tmp_path / "data", hubert,
+                     PrepareSettings(version="v1", f0_method="rmvpe", rmvpe=rmvpe, sr=32000), progress=False)
     ds = Dataset(tmp_path / "data")
     assert report.prepared == 1 and (ds.version, ds.feature_dim, ds.sample_rate) == ("v1", 256, 32000)
     assert ds.manifest["extractor"]["rmvpe"]["file"] == "rmvpe.pt"
@@ -125,16 +126,16 @@ def test_prepare_with_rmvpe_and_v1(mixed_folder, tmp_path):
 def test_refusals(mixed_folder, tmp_path):
     root, audio, hubert = mixed_folder
     with pytest.raises(DistillRVCError, match="needs the model file"):
-        prepare(audio, tmp_path / "o", hubert=hubert, f0_method="rmvpe")
+        prepare(audio, tmp_path / "o", hubert, PrepareSettings(f0_method="rmvpe"))
     with pytest.raises(DistillRVCError, match="no audio files"):
-        prepare(tmp_path, tmp_path / "o", hubert=hubert)
+        prepare(tmp_path, tmp_path / "o", hubert)
     bad_only = tmp_path / "bad"
     bad_only.mkdir()
     (bad_only / "x.wav").write_bytes(b"nonsense")
     with pytest.raises(DistillRVCError, match="none of the 1 audio files could be used"):
-        prepare(bad_only, tmp_path / "o", hubert=hubert, progress=False)
+        prepare(bad_only, tmp_path / "o", hubert, progress=False)
     with pytest.raises(DistillRVCError, match="sample rate 44100"):
-        prepare(audio, tmp_path / "o", hubert=hubert, sr=44100)
+        prepare(audio, tmp_path / "o", hubert, PrepareSettings(sr=44100))
 
 
 def test_cli(mixed_folder, tmp_path):

@@ -11,7 +11,7 @@ from scipy.io import wavfile
 from distill_rvc import DistillRVCError
 from distill_rvc.cli import cli
 from distill_rvc.data.dataset import Dataset
-from distill_rvc.data.rvc_logs import import_rvc_logs
+from distill_rvc.data.rvc_logs import ImportRVCLogsSettings, import_rvc_logs
 from rvc_logs_files import write_rvc_experiment
 
 
@@ -79,7 +79,7 @@ def test_refusals(tmp_path):
     (exp / "3_feature256").mkdir()
     with pytest.raises(DistillRVCError, match="pass --version"):
         import_rvc_logs(exp, tmp_path / "out")
-    assert import_rvc_logs(exp, tmp_path / "out", version="v2", progress=False).segments == 4
+    assert import_rvc_logs(exp, tmp_path / "out", ImportRVCLogsSettings(version="v2"), progress=False).segments == 4
 
 
 def test_cli(tmp_path):

@@ -13,6 +13,8 @@ through `DatasetWriter`: one source per input file, recorded once all its segmen
 disk, so a re-run skips finished files. Unusable files are skipped with a warning naming
 them and are tried again on the next run.
 
+    prepare(audio_dir, out, hubert, PrepareSettings(...)) -> PrepareResult;  format_prepare(result) -> str
+
 Not for: importing RVC's own extracted features (`rvc_logs.py`) or reading the cache
 (`dataset.py`).
 """
@@ -25,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import options
 from ..atomic import make_folder
-from .dataset import DatasetWriter
 from ..errors import DistillRVCError
 from ..features.audio import AUDIO_SUFFIXES, MIN_SECONDS, SILENCE_PEAK, highpass, load_audio, resample
 from ..features.pitch import F0_METHODS, coarse_pitch, extract_f0
+from ..options import resolve_device
 from ..safe_load import file_sha256
+from ..skipped import Skipped, summary
+from .dataset import DatasetWriter
 from .slicer import SlicerSettings, slice_at_silences
 
 if TYPE_CHECKING:
@@ -45,8 +48,34 @@ MAX_PEAK = 2.5  # windows louder than this are dropped (clipping or a broken fil
 LOUDNESS_MAX, LOUDNESS_ALPHA = 0.9, 0.75
 
 
+@dataclass(frozen=True)
+class PrepareSettings:
+    """How the recordings become training data: the teacher's version and rate, the F0 extractor."""
+
+    version: str = "v2"  # the teacher's: v1 = 256-d content features (layer 9), v2 = 768-d (layer 12)
+    f0_method: str = "harvest"  # harvest, dio or rmvpe
+    sr: int = 40000  # the teacher's sample rate; target audio is stored at it
+    rmvpe: str | Path | None = None  # rmvpe.pt, for f0_method "rmvpe"
+    device: str = "auto"  # where the content encoder and RMVPE run
+    window_s: float = WINDOW_S  # segment length (RVC: 3.7; 3.0 for GPUs of 4 GB or less)
+
+    def check(self) -> None:
+        """Refuse a device, version, F0 method, rate or window RVC's preprocess has no use for."""
+        resolve_device(self.device)
+        if self.version not in ("v1", "v2"):
+            raise DistillRVCError(f"unknown version {self.version!r}; use v1 or v2 (the teacher's version)")
+        if self.f0_method not in F0_METHODS:
+            raise DistillRVCError(f"unknown F0 method {self.f0_method!r}; use one of {', '.join(F0_METHODS)}")
+        if self.f0_method == "rmvpe" and self.rmvpe is None:
+            raise DistillRVCError("--f0 rmvpe needs the model file: add --rmvpe path/to/rmvpe.pt")
+        if int(self.sr) not in SAMPLE_RATES:
+            raise DistillRVCError(f"unsupported sample rate {self.sr}; use the teacher's: 32000, 40000 or 48000")
+        if not 0.5 <= self.window_s <= 30:
+            raise DistillRVCError(f"window of {self.window_s} s is out of range; RVC uses 3.7 (3.0 on small GPUs)")
+
+
 @dataclass
-class PrepareReport:
+class PrepareResult:
     """What a `prepare` run did."""
 
     out: Path
@@ -55,7 +84,7 @@ class PrepareReport:
     resumed: int = 0  # already in the cache from an earlier run
     segments: int = 0  # written by this run
     seconds: float = 0.0  # of target audio written by this run
-    bad: list[tuple[str, str]] = field(default_factory=list)  # (file, reason), skipped
+    bad: Skipped = field(default_factory=list)  # (file, reason), skipped
 
 
 def windows(clip: np.ndarray, sr: int, window_s: float = WINDOW_S, overlap_s: float = OVERLAP_S) -> list[np.ndarray]:
@@ -103,37 +132,22 @@ def find_audio(audio_dir: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(audio_dir).parts))
 
 
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when a CUDA device is there, else "cpu"; cpu, cuda, cuda:N checked (options.py)."""
-    return str(options.resolve_device(device))
-
-
-def prepare(audio_dir: str | Path, out: str | Path, *, hubert: str | Path, version: str = "v2",
-            f0_method: str = "harvest", sr: int = 40000, rmvpe: str | Path | None = None, device: str = "auto",
-            window_s: float = WINDOW_S, progress: bool = True) -> PrepareReport:
-    """Prepare every audio file under `audio_dir` into the cache folder `out` (see module doc).
-
-    hubert: RVC's hubert_base.pt; version: "v1" (256-d features) or "v2" (768-d); f0_method:
-    harvest, dio or rmvpe (with `rmvpe` = rmvpe.pt); sr: the teacher's sample rate.
-    """
+def prepare(audio_dir: str | Path, out: str | Path, hubert: str | Path, settings: PrepareSettings | None = None,
+            *, progress: bool = True) -> PrepareResult:
+    """Prepare every audio file under `audio_dir` into the cache folder `out` (see module doc),
+    with RVC's content encoder `hubert` (hubert_base.pt)."""
     from tqdm import tqdm
 
     from ..features.content import load_content_encoder
 
+    settings = settings or PrepareSettings()
+    device = str(resolve_device(settings.device))  # first, then the folder, then the rest: as the CLI always did
     audio_dir, out = Path(audio_dir), Path(out)
     if not audio_dir.exists():
         raise DistillRVCError(f"{audio_dir}: no such folder")
-    if version not in ("v1", "v2"):
-        raise DistillRVCError(f"unknown version {version!r}; use v1 or v2 (the teacher's version)")
-    if f0_method not in F0_METHODS:
-        raise DistillRVCError(f"unknown F0 method {f0_method!r}; use one of {', '.join(F0_METHODS)}")
-    if f0_method == "rmvpe" and rmvpe is None:
-        raise DistillRVCError("--f0 rmvpe needs the model file: add --rmvpe path/to/rmvpe.pt")
-    if int(sr) not in SAMPLE_RATES:
-        raise DistillRVCError(f"unsupported sample rate {sr}; use the teacher's: 32000, 40000 or 48000")
-    if not 0.5 <= window_s <= 30:
-        raise DistillRVCError(f"window of {window_s} s is out of range; RVC uses 3.7 (3.0 on small GPUs)")
-    device = resolve_device(device)
+    settings.check()
+    version, f0_method, rmvpe, window_s = settings.version, settings.f0_method, settings.rmvpe, settings.window_s
+    sr = int(settings.sr)
     files = find_audio(audio_dir)
     if not files:
         raise DistillRVCError(f"{audio_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
@@ -151,15 +165,15 @@ def prepare(audio_dir: str | Path, out: str | Path, *, hubert: str | Path, versi
                        "window_s": window_s, "overlap_s": OVERLAP_S, "max_peak": MAX_PEAK,
                        "loudness": {"max": LOUDNESS_MAX, "alpha": LOUDNESS_ALPHA}},
     }
-    writer = DatasetWriter(out, version=version, feature_dim=dim, sample_rate=int(sr), f0=True, extractor=extractor)
-    report = PrepareReport(out=out, files=len(files))
+    writer = DatasetWriter(out, version=version, feature_dim=dim, sample_rate=sr, f0=True, extractor=extractor)
+    report = PrepareResult(out=out, files=len(files))
     for path in tqdm(files, desc="prepare", unit="file", disable=not progress):
         source = path.relative_to(audio_dir).as_posix() if path != audio_dir else path.name
         if writer.done(source):
             report.resumed += 1
             continue
         try:
-            segments = _prepare_file(path, int(sr), encoder, version, f0_method, rmvpe, device, window_s)
+            segments = _prepare_file(path, sr, encoder, version, f0_method, rmvpe, device, window_s)
         except DistillRVCError as e:  # a bad file is reported and skipped; write errors below still stop the run
             reason = str(e).removeprefix(f"{path}: ")
             log.warning("skipping %s: %s", source, reason)
@@ -172,6 +186,13 @@ def prepare(audio_dir: str | Path, out: str | Path, *, hubert: str | Path, versi
     if report.prepared + report.resumed == 0:
         raise DistillRVCError(f"{audio_dir}: none of the {len(files)} audio files could be used (see the warnings)")
     return report
+
+
+def format_prepare(result: PrepareResult) -> str:
+    """What `distill-rvc prepare` prints: what was written, what an earlier run had done, what was skipped."""
+    return summary(f"prepared {result.prepared} file(s): {result.segments} segments, {result.seconds:.1f} s of audio "
+                   f"-> {result.out}", result.bad, "unusable file(s)",
+                   resumed=(result.resumed, "file(s) were already prepared"))
 
 
 def _prepare_file(path: Path, sr: int, encoder: ContentEncoder, version: str, f0_method: str,

@@ -17,6 +17,9 @@ which is how RVC builds the list. The `mute` lines are left out. Segments of one
 form one source of the cache, so an interrupted import resumes. Arrays are read with
 `allow_pickle=False`: an .npy file cannot run code.
 
+    import_rvc_logs(exp_dir, out, ImportRVCLogsSettings(...)) -> ImportRVCLogsResult
+    format_import_rvc_logs(result) -> str
+
 Not for: preparing raw audio (`prepare.py`).
 """
 from __future__ import annotations
@@ -29,16 +32,29 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import DatasetWriter
 from ..errors import DistillRVCError
+from ..skipped import Skipped, summary
+from .dataset import DatasetWriter
 
 log = logging.getLogger(__name__)
 
 FEATURE_DIRS = {"3_feature256": "v1", "3_feature768": "v2"}
 
 
+@dataclass(frozen=True)
+class ImportRVCLogsSettings:
+    """How to read the experiment folder."""
+
+    version: str | None = None  # v1 or v2: only needed with both feature folders and no filelist.txt
+
+    def check(self) -> None:
+        """Refuse a version RVC does not have."""
+        if self.version is not None and self.version not in ("v1", "v2"):
+            raise DistillRVCError(f"unknown version {self.version!r}; use v1 or v2")
+
+
 @dataclass
-class ImportReport:
+class ImportRVCLogsResult:
     """What an import run did."""
 
     out: Path
@@ -48,7 +64,7 @@ class ImportReport:
     segments: int = 0  # imported by this run
     resumed: int = 0  # sources already in the cache
     seconds: float = 0.0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (segment name, reason)
+    skipped: Skipped = field(default_factory=list)  # (segment name, reason)
 
 
 def _name_of(path_text: str) -> tuple[str, str]:
@@ -91,15 +107,18 @@ def _segment_order(name: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in name.split("_"))
 
 
-def import_rvc_logs(exp_dir: str | Path, out: str | Path, *, version: str | None = None,
-                    progress: bool = True) -> ImportReport:
+def import_rvc_logs(exp_dir: str | Path, out: str | Path, settings: ImportRVCLogsSettings | None = None, *,
+                    progress: bool = True) -> ImportRVCLogsResult:
     """Copy an RVC experiment's segments (audio, features, F0, coarse pitch) into the cache `out`.
 
-    `version` ("v1"/"v2") is only needed when the folder holds both 3_feature256 and
-    3_feature768 and no filelist.txt says which one was used.
+    The settings' `version` ("v1"/"v2") is only needed when the folder holds both 3_feature256
+    and 3_feature768 and no filelist.txt says which one was used.
     """
     from tqdm import tqdm
 
+    settings = settings or ImportRVCLogsSettings()
+    settings.check()
+    version = settings.version
     exp = Path(exp_dir)
     if not (exp / "0_gt_wavs").is_dir():
         raise DistillRVCError(f"{exp}: not an RVC experiment folder (no 0_gt_wavs/); pass logs/<experiment>")
@@ -108,8 +127,6 @@ def import_rvc_logs(exp_dir: str | Path, out: str | Path, *, version: str | None
     if (exp / "filelist.txt").is_file():
         names, feature_dir, f0 = read_filelist(exp)
     if version is not None:
-        if version not in ("v1", "v2"):
-            raise DistillRVCError(f"unknown version {version!r}; use v1 or v2")
         feature_dir = {v: d for d, v in FEATURE_DIRS.items()}[version]
     elif feature_dir not in FEATURE_DIRS:
         if not present:
@@ -129,7 +146,7 @@ def import_rvc_logs(exp_dir: str | Path, out: str | Path, *, version: str | None
 
     sample_rate = _sample_rate(exp, names)
     dim = 256 if FEATURE_DIRS[feature_dir] == "v1" else 768
-    report = ImportReport(out=Path(out), version=FEATURE_DIRS[feature_dir], sample_rate=sample_rate, f0=f0)
+    report = ImportRVCLogsResult(out=Path(out), version=FEATURE_DIRS[feature_dir], sample_rate=sample_rate, f0=f0)
     writer = DatasetWriter(out, version=report.version, feature_dim=dim, sample_rate=sample_rate, f0=f0,
                            extractor={"tool": "distill-rvc import-rvc-logs", "experiment": exp.resolve().name,
                                       "features": feature_dir})
@@ -151,6 +168,13 @@ def import_rvc_logs(exp_dir: str | Path, out: str | Path, *, version: str | None
         report.segments += len(segments)
         report.seconds += sum(len(s[3]) for s in segments) / sample_rate
     return report
+
+
+def format_import_rvc_logs(result: ImportRVCLogsResult) -> str:
+    """What `distill-rvc import-rvc-logs` prints: what was imported, what an earlier run had, what was skipped."""
+    return summary(f"imported {result.segments} segments ({result.seconds:.1f} s of audio; {result.version}, "
+                   f"{result.sample_rate} Hz, {'f0' if result.f0 else 'no f0'}) -> {result.out}",
+                   result.skipped, "segment(s)", resumed=(result.resumed, "source file(s) were already imported"))
 
 
 def _sample_rate(exp: Path, names: list[str]) -> int:

@@ -1,0 +1,67 @@
+"""The click options several commands share, one decorator each, and the CLI's value types.
+
+    hubert_option(help, required)        --hubert PATH: RVC's content encoder
+    f0_options(help, methods, default)   --f0 METHOD (as f0_method), and --rmvpe PATH where rmvpe is a method
+    device_option(default, help)         --device
+    threads_option(help, default)        --threads N
+    quiet_option(help)                   --quiet: no progress bar
+    Amount                               12000000, 12M or 13.3G -> a float
+
+A command that takes one of these takes it from here, so its name, type and default read the
+same everywhere; the help stays the command's own where it says something only that command
+means. Checking the values is not done here: options.py does it for the CLI and the Python API alike.
+"""
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable)
+
+HUBERT_HELP = "RVC's content encoder hubert_base.pt (ContentVec, fairseq format)."
+F0_HELP = "F0 extractor: harvest (accurate, slow), dio (fast, rougher), rmvpe (RVC's default; needs --rmvpe)."
+
+
+def hubert_option(help: str = HUBERT_HELP, required: bool = True) -> Callable[[F], F]:
+    return click.option("--hubert", required=required, default=None, type=click.Path(dir_okay=False), help=help)
+
+
+def f0_options(help: str = F0_HELP, methods: tuple[str, ...] = ("harvest", "dio", "rmvpe"),
+               default: str = "harvest") -> Callable[[F], F]:
+    f0 = click.option("--f0", "f0_method", type=click.Choice(list(methods)), default=default, show_default=True,
+                      help=help)
+    rmvpe = click.option("--rmvpe", type=click.Path(dir_okay=False), default=None,
+                         help="RVC's rmvpe.pt, for --f0 rmvpe.")
+    return (lambda command: f0(rmvpe(command))) if "rmvpe" in methods else f0
+
+
+def device_option(default: str | None = "cpu", help: str = "cpu, cuda, cuda:1 or auto.") -> Callable[[F], F]:
+    return click.option("--device", default=default, show_default=default is not None, help=help)
+
+
+def threads_option(help: str, default: int | None = None) -> Callable[[F], F]:
+    return click.option("--threads", type=int, default=default, show_default=default is not None, help=help)
+
+
+def quiet_option(help: str = "No progress bar.") -> Callable[[F], F]:
+    return click.option("--quiet", is_flag=True, help=help)
+
+
+class Amount(click.ParamType):
+    """A positive count with an optional K/M/G suffix: 12000000, 12M, 13.3G."""
+
+    name = "amount"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip().upper()
+        scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(text[-1:], 1.0)
+        try:
+            amount = float(text[:-1] if scale != 1.0 else text) * scale
+        except ValueError:
+            self.fail(f"{value!r} is not a number like 12000000, 12M or 13.3G", param, ctx)
+        if amount <= 0:
+            self.fail(f"{value!r} must be positive", param, ctx)
+        return amount
