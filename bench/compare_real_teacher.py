@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "examples"), str(ROOT / "tests")]
 from distill_rvc import Synthesizer, rvc_config, save_model  # noqa: E402
 from distill_rvc.distill.teach import TeachSettings, teach  # noqa: E402
 from distill_rvc.features import write_wav  # noqa: E402
-from distill_rvc.compare.run import CompareSettings, compare  # noqa: E402
+from distill_rvc.compare import CompareSettings, compare  # noqa: E402
 from make_stand_in_hubert import real_size, write_hubert  # noqa: E402
 from make_example_dataset import SR, make_example_dataset, utterance  # noqa: E402
 
@@ -78,7 +78,7 @@ def main() -> None:
     cmp = compare(teacher, result.student_path, clips, hubert, out / "report",
                   CompareSettings(threads=args.threads, runs=args.runs), progress=True)
     times["compare_s"] = time.perf_counter() - start
-    r = cmp.report
+    r = cmp.to_dict()
     print(r["verdict"])
     print(json.dumps({"params": r["params"], "file_bytes": r["file_bytes"], "macs_per_s": r["macs_per_s"],
                       "rtf": r["rtf"], "peak_mem_bytes": r["peak_mem_bytes"], "fidelity": r["fidelity"],

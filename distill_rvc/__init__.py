@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 from .bench import BenchResult, BenchSettings, bench, format_bench
 from .checkpoint import load_model, read_checkpoint, save_model
-from .compare.run import CompareResult, CompareSettings, compare
+from .compare import CompareResult, CompareSettings, compare, format_compare
 from .config import SynthConfig, rvc_config
 from .convert import ConvertResult, ConvertSettings, convert, format_convert
 from .data.prepare import PrepareResult, PrepareSettings, format_prepare, prepare
@@ -45,7 +45,7 @@ __all__ = [
     "ImportRVCLogsResult", "ImportRVCLogsSettings", "format_import_rvc_logs", "import_rvc_logs",
     "TeachResult", "TeachSettings", "format_teach", "teach",
     "PruneReport", "PruneSettings", "format_prune", "prune",
-    "CompareResult", "CompareSettings", "compare",
+    "CompareResult", "CompareSettings", "compare", "format_compare",
     "ConvertResult", "ConvertSettings", "convert", "format_convert",
     "ExportResult", "ExportSettings", "export_onnx", "format_export",
     "BenchResult", "BenchSettings", "bench", "format_bench",

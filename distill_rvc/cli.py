@@ -326,18 +326,11 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
     Both models get identical inputs and noise. Anything that cannot be measured here (no
     GPU, a w-okada ONNX student's fidelity, ...) is null in report.json and explained in report.md.
     """
-    from .options import check_threads
-    from .compare.run import CompareSettings, compare as run_compare
+    from .compare import CompareSettings, compare as run_compare, format_compare
 
-    threads = check_threads(threads)
     settings = CompareSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, max_clips=max_clips,
                                max_clip_s=max_clip_seconds, threads=threads, runs=runs, ort=not no_ort)
-    result = run_compare(teacher, student, audio, hubert, out, settings, progress=not quiet)
-    click.echo(result.report["verdict"])
-    click.echo(f"wrote {result.out / 'report.md'}, report.json, {sum(p.suffix == '.png' for p in result.files)} "
-               f"plot(s) and tensorboard/ in {result.out}")
-    for note in result.notes:
-        click.echo(f"  note: {note}")
+    click.echo(format_compare(run_compare(teacher, student, audio, hubert, out, settings, progress=not quiet)))
 
 
 @cli.command()

@@ -1,4 +1,5 @@
-"""Peak memory of a model pass, measured on fake tensors: exact bytes, no allocation.
+"""Peak memory of a model pass: measured on fake tensors (exact bytes, no allocation), or as
+the resident set of a real process.
 
 `torch.distributed._tools.mem_tracker.MemTracker` under `FakeTensorMode` follows every
 tensor a real pass would allocate (parameters, activations, gradients, optimiser state)
@@ -7,13 +8,20 @@ without computing anything, so a 60 s pass of a 27 M model is "run" on a CPU in 
 activations, attention's quadratic term) and answers "how long a chunk fits N GB";
 `fake_step_memory` traces one whole training step (the `plan` command, distill/planner.py).
 
+    peak_rss_bytes()             this process's peak resident set (VmHWM on Linux, else getrusage)
+    peak_rss(models, ...)        by how much a fresh process's peak RSS grows per model (compare)
+    macs_per_second(config)      multiply-accumulates per second of audio, on fake tensors
+
 What a CUDA device adds on top (its context, cuDNN workspaces, allocator rounding) is not a
 tensor, so it is not measured here; `CUDA_OVERHEAD_BYTES` is our stated estimate of it.
+Not here: torch's CUDA allocator counters (read where a GPU pass runs, compare/cost.py).
 """
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -184,13 +192,89 @@ def _global_peak_tracker():
 
 
 def peak_rss_bytes() -> int | None:
-    """This process's peak resident memory so far (None on Windows, which has no getrusage)."""
+    """This process's peak resident memory so far, or since the last `_reset_peak_rss` on Linux
+    (None on Windows, which has neither /proc nor getrusage)."""
+    peak = _proc_status("VmHWM")
+    if peak is not None:
+        return peak
     try:
         import resource
     except ImportError:
         return None
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss) if sys.platform == "darwin" else int(rss) * 1024  # macOS: bytes, Linux: KiB
+
+
+def peak_rss(models: list[str | Path], threads: int | None = 2, seconds: float = 10.0
+             ) -> list[tuple[int | None, str | None]]:
+    """For each model: (bytes, None) by which the peak RSS of a fresh process grows when it loads
+    the model and converts `seconds` of synthetic input (torch and onnxruntime already imported:
+    their own footprint is left out), or (None, why not). One process per model, side by side."""
+    import multiprocessing as mp
+
+    if peak_rss_bytes() is None:
+        return [(None, "this OS does not report a process's peak memory (no getrusage)")] * len(models)
+    ctx = mp.get_context("spawn")
+    jobs = []
+    for model in models:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_rss_child, args=(str(model), threads, seconds, queue))
+        proc.start()
+        jobs.append((proc, queue))
+    results = []
+    for proc, queue in jobs:
+        try:
+            results.append(queue.get(timeout=600))
+        except Exception:
+            results.append((None, "the measuring process did not answer"))
+        proc.join(timeout=30)
+    return results
+
+
+def _rss_child(model: str, threads: int | None, seconds: float, queue) -> None:
+    try:
+        try:  # imported first: the runtimes are the baseline, not the model
+            importlib.import_module("onnxruntime")
+        except ImportError:
+            pass
+        from .backends import open_backend
+        from .timing import synthetic_inputs
+
+        if threads:
+            torch.set_num_threads(threads)
+        base = _reset_peak_rss()
+        backend = open_backend(model, "cpu", threads=threads)
+        x = synthetic_inputs(*backend.info.widths, seconds)
+        backend.run(x["phone"], x["pitch"], x["pitchf"], 0, x["noise"])
+        queue.put((peak_rss_bytes() - base, None))
+    except Exception as e:  # reported, not raised: the parent goes on without this number
+        queue.put((None, f"{type(e).__name__}: {str(e)[:120]}"))
+
+
+def _proc_status(field: str) -> int | None:
+    """A memory line of /proc/self/status in bytes (None where there is no /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> int:
+    """The resident set now; on Linux the peak is also reset here (clear_refs 5), so that the
+    imports' own peak does not hide a smaller model's."""
+    now = _proc_status("VmRSS")
+    if now is not None:
+        try:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+                f.write("5")
+            return now
+        except OSError:
+            pass
+    return peak_rss_bytes()  # no reset possible: growth of the lifetime peak (0 if the imports peaked higher)
 
 
 def macs_per_second(config, seconds: float = 1.0, arch: dict[str, Any] | None = None) -> int:

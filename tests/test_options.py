@@ -176,7 +176,7 @@ def test_prepare_read_only_cache_folder_is_one_line(tmp_path, monkeypatch):
 
 def test_python_api_checks_threads_too(tmp_path):
     from distill_rvc.convert import convert
-    from distill_rvc.compare.run import CompareSettings, compare
+    from distill_rvc.compare import CompareSettings, compare
 
     with pytest.raises(DistillRVCError, match="--threads -1"):
         compare("t.pth", "s.pth", tmp_path, "h.pt", tmp_path / "r", CompareSettings(threads=-1))

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from distill_rvc import DistillRVCError, Synthesizer, load_model, save_model
 from distill_rvc.cli import cli
-from distill_rvc.compare.run import TARGETS, CompareSettings, compare, verdict
+from distill_rvc.compare import TARGETS, CompareSettings, compare, verdict
 from conftest import TINY_TEACHER
 from distill.distill_helpers import quick_recipe
 from make_stand_in_hubert import write_hubert
@@ -65,7 +65,7 @@ def test_compare_teach_student_writes_a_complete_report(setup):
     result = compare(TINY_TEACHER, student, clips, hubert, out,
                      CompareSettings(f0_method="dio", threads=1, runs=1, mem_seconds=2.0))
     report = json.loads((out / "report.json").read_text())
-    assert set(report) == KEYS and report == result.report
+    assert set(report) == KEYS and report == result.to_dict()
     gpu = torch.cuda.is_available()
     for path, value in _numbers(report):
         if path.endswith(".gpu") and not gpu or path == ".fidelity.secs" and value is None:
@@ -104,17 +104,17 @@ def test_fidelity_of_the_teacher_against_itself_is_perfect(setup, tmp_path):
     root, _, clips, hubert = setup
     result = compare(TINY_TEACHER, TINY_TEACHER, clips / "a.wav", hubert, tmp_path,
                      CompareSettings(f0_method="dio", threads=1, runs=1, ort=False, peak_rss=False, extras=False))
-    f = result.report["fidelity"]
+    f = result.fidelity
     assert (f["log_mel_l1"], f["mcd_db"], f["f0_rmse_cents"], f["vuv_error"]) == (0.0, 0.0, 0.0, 0.0)
     assert f["f0_corr"] == pytest.approx(1.0)
-    assert result.report["verdict"].startswith("NOT LEAN ENOUGH: within every quality target, but 1.0x smaller")
+    assert result.verdict.startswith("NOT LEAN ENOUGH: within every quality target, but 1.0x smaller")
 
 
 def test_wokada_onnx_student_gets_size_and_speed_only(setup, tmp_path):
     root, _, clips, hubert = setup
     result = compare(TINY_TEACHER, tiny_teacher_onnx("wokada"), clips / "a.wav", hubert, tmp_path,
                      CompareSettings(f0_method="dio", threads=1, runs=1, peak_rss=False, extras=False, ort=False))
-    r = result.report
+    r = result.to_dict()
     assert all(v is None for v in r["fidelity"].values())
     assert r["rtf"]["student"]["cpu_torch"] is None and r["macs_per_s"]["student"] is None
     assert r["verdict"].startswith("SIZE/SPEED ONLY")
@@ -168,8 +168,9 @@ def test_pruned_student_is_measured_with_its_own_widths(setup, tmp_path):
     pruned = load_model(TINY_TEACHER)
     prune_synthesizer(pruned, scaled_widths(widths_of(pruned), 0.5, 1))
     path = save_model(pruned, tmp_path / "pruned.pth").path
-    report = compare(TINY_TEACHER, path, clips / "a.wav", hubert, tmp_path / "report",
-                     CompareSettings(f0_method="dio", threads=1, runs=1, ort=False, peak_rss=False, extras=False)).report
+    result = compare(TINY_TEACHER, path, clips / "a.wav", hubert, tmp_path / "report",
+                     CompareSettings(f0_method="dio", threads=1, runs=1, ort=False, peak_rss=False, extras=False))
+    report = result.to_dict()
     macs = report["macs_per_s"]
     assert macs["teacher"] == macs_per_second(teacher.config)
     assert macs["student"] == macs_per_second(pruned.config, arch=pruned.arch) < 0.6 * macs["teacher"]
@@ -185,10 +186,10 @@ def test_f0_plot_names_the_f0_method_that_was_used():
 
     from matplotlib import pyplot as plt
 
-    from distill_rvc.compare.run import _f0_figure
+    from distill_rvc.compare.figures import f0_figure
 
     f0 = np.full(50, 120.0)
-    fig = _f0_figure(plt, "a.wav", SimpleNamespace(teacher_f0=f0, student_f0=f0), "dio")
+    fig = f0_figure(plt, "a.wav", SimpleNamespace(teacher_f0=f0, student_f0=f0), "dio")
     title = fig.axes[0].get_title()
     plt.close(fig)
     assert "--f0 dio" in title and "measured with harvest" in title
