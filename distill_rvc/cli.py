@@ -19,11 +19,19 @@ from .atomic import write_json
 from .bench import BenchSettings, bench as run_bench, format_bench
 from .chunking import ChunkSizes
 from .cli_options import Amount, device_option, f0_options, hubert_option, quiet_option, threads_option
+from .compare import CompareSettings, compare as run_compare, format_compare
+from .distill.planner import format_plans, format_recipes, plan as run_plan, recipe_table
+from .distill.teach import TeachSettings, format_teach, teach as run_teach
+from .distill.train_state import Interrupted
 from .convert import ConvertSettings, convert as run_convert, format_convert
 from .data.prepare import PrepareSettings, format_prepare, prepare as run_prepare
 from .data.rvc_logs import ImportRVCLogsSettings, format_import_rvc_logs, import_rvc_logs as run_import
 from .errors import DistillRVCError
 from .inspect_model import InspectSettings, format_inspect, inspect as run_inspect
+from .onnx.export import ExportSettings, export_onnx, format_export
+from .options import refuse_overwrite
+from .prune import PruneSettings, format_prune, prune as run_prune
+from .prune.widths import PARTS
 
 
 class _Group(click.Group):
@@ -159,17 +167,15 @@ def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simp
     latency, parameters, file size, opset and interface. See export/README.md for loading
     the file in the w-okada client or with plain onnxruntime.
     """
-    from .onnx.export import ExportSettings, export_onnx, format_export
-    from .options import refuse_overwrite
-
     settings = ExportSettings(interface=interface, fp16=fp16, opset=int(opset), simplify=not no_simplify,
                               embedder=embedder, tolerance=tolerance, threads=threads, timing_runs=timing_runs)
     settings.check()
     refuse_overwrite(out, [model], "--out")
     result = export_onnx(model, out, settings, progress=True)
     click.echo(json.dumps(result.card, indent=2) if as_json else format_export(result))
-# =========================================================================== distillation
-# `teach`, `plan`, `recipes` (issue 4): thin wrappers over distill_rvc.distill.
+
+
+# ---------------------------------------------------------------------------- teach, plan, recipes
 @cli.command()
 @click.option("--teacher", required=True, type=click.Path(dir_okay=False),
               help="The trained RVC model to distil (.pth: inference model, G_*.pth, or a distill-rvc file).")
@@ -208,9 +214,6 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
     (`tensorboard --logdir runs`) and checkpointed; --resume continues exactly.
     Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits (130 or 143).
     """
-    from .distill.teach import TeachSettings, format_teach, teach as run_teach
-    from .distill.train_state import Interrupted
-
     settings = TeachSettings(recipe=recipe, steps=steps, batch_size=batch_size, key=key, resume=resume, device=device,
                              check_budget=not no_budget_check, progress=not quiet, checkpoint_every=checkpoint_every)
     try:
@@ -233,8 +236,6 @@ def plan(teacher: str | None, recipe_names: tuple[str, ...], as_json: bool) -> N
     Traces one real training step on fake tensors (nothing is allocated), then adds the
     CUDA context and allocator slack it cannot see. `teach` refuses plans over budget.
     """
-    from .distill.planner import format_plans, plan as run_plan
-
     result = run_plan(teacher, recipe_names)
     click.echo(json.dumps(result.to_json(), indent=2) if as_json else format_plans(result))
 
@@ -245,8 +246,6 @@ def plan(teacher: str | None, recipe_names: tuple[str, ...], as_json: bool) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def recipes(teacher: str | None, as_json: bool) -> None:
     """List the shipped recipes with their student's size and cost for a teacher."""
-    from .distill.planner import format_recipes, recipe_table
-
     rows = recipe_table(teacher)
     click.echo(json.dumps(rows, indent=2) if as_json else format_recipes(rows))
 
@@ -326,8 +325,6 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
     Both models get identical inputs and noise. Anything that cannot be measured here (no
     GPU, a w-okada ONNX student's fidelity, ...) is null in report.json and explained in report.md.
     """
-    from .compare import CompareSettings, compare as run_compare, format_compare
-
     settings = CompareSettings(f0_method=f0_method, rmvpe=rmvpe, transpose=transpose, sid=sid, max_clips=max_clips,
                                max_clip_s=max_clip_seconds, threads=threads, runs=runs, ort=not no_ort)
     click.echo(format_compare(run_compare(teacher, student, audio, hubert, out, settings, progress=not quiet)))
@@ -365,8 +362,7 @@ def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup:
     click.echo(json.dumps(result, indent=2) if as_json else format_bench(result))
 
 
-# =========================================================================== pruning
-# `prune` (issue 6): a thin wrapper over distill_rvc.prune.
+# ---------------------------------------------------------------------------- prune
 @cli.command()
 @click.option("--model", required=True, type=click.Path(dir_okay=False),
               help="The model to prune (.pth): a student from `teach`, or a teacher itself.")
@@ -428,10 +424,6 @@ def prune(model: str, teacher: str | None, data: str | None, out: str, ratio: fl
     free writes distill-rvc's format (per-layer widths), which only `inspect`, `export` and
     `compare` read: the report then says so.
     """
-    from .prune import PruneSettings, format_prune
-    from .prune import prune as run_prune
-    from .prune.widths import PARTS
-
     settings = PruneSettings(ratio=ratio, steps=steps, importance=importance, round_to=round_to,
                              widths_mode=widths_mode, parts=PARTS if parts == "all" else (parts,),
                              target_params=int(target_params) if target_params else None, target_macs=target_macs,

@@ -196,20 +196,21 @@ def _check_version(version: str) -> None:
 
 # --------------------------------------------------------------------------- fairseq checkpoint boundary
 
+_PARAM = r"\.(weight|bias)"  # every mapped name ends in .weight or .bias, kept as it is
+_LAYER_MAP = {  # inside encoder.layers.N (fairseq) / layers.N (ours)
+    r"self_attn\.([qkv])_proj": r"\2", r"self_attn\.out_proj": "out", r"self_attn_layer_norm": "attn_norm",
+    r"(fc1|fc2)": r"\2", r"final_layer_norm": "ffn_norm",
+}
 _KEY_MAP = [  # fairseq name -> ours; weight-normed pos_conv is folded separately
-    (r"feature_extractor\.conv_layers\.(\d+)\.0\.(weight|bias)", r"convs.\1.\2"),
-    (r"feature_extractor\.conv_layers\.0\.2\.(weight|bias)", r"conv_norm.\1"),
-    (r"layer_norm\.(weight|bias)", r"feature_norm.\1"),
-    (r"post_extract_proj\.(weight|bias)", r"feature_proj.\1"),
-    (r"encoder\.pos_conv\.0\.(weight|bias)", r"pos_conv.\1"),
-    (r"encoder\.layer_norm\.(weight|bias)", r"encoder_norm.\1"),
-    (r"encoder\.layers\.(\d+)\.self_attn\.([qkv])_proj\.(weight|bias)", r"layers.\1.\2.\3"),
-    (r"encoder\.layers\.(\d+)\.self_attn\.out_proj\.(weight|bias)", r"layers.\1.out.\2"),
-    (r"encoder\.layers\.(\d+)\.self_attn_layer_norm\.(weight|bias)", r"layers.\1.attn_norm.\2"),
-    (r"encoder\.layers\.(\d+)\.(fc1|fc2)\.(weight|bias)", r"layers.\1.\2.\3"),
-    (r"encoder\.layers\.(\d+)\.final_layer_norm\.(weight|bias)", r"layers.\1.ffn_norm.\2"),
-    (r"final_proj\.(weight|bias)", r"final_proj.\1"),
-]
+    (r"feature_extractor\.conv_layers\.(\d+)\.0" + _PARAM, r"convs.\1.\2"),
+    (r"feature_extractor\.conv_layers\.0\.2" + _PARAM, r"conv_norm.\1"),
+    (r"layer_norm" + _PARAM, r"feature_norm.\1"),
+    (r"post_extract_proj" + _PARAM, r"feature_proj.\1"),
+    (r"encoder\.pos_conv\.0" + _PARAM, r"pos_conv.\1"),
+    (r"encoder\.layer_norm" + _PARAM, r"encoder_norm.\1"),
+    (r"final_proj" + _PARAM, r"final_proj.\1"),
+] + [(r"encoder\.layers\.(\d+)\." + theirs + _PARAM, r"layers.\1." + ours + "." + rf"\{2 + theirs.count('(')}")
+     for theirs, ours in _LAYER_MAP.items()]
 _UNUSED = {"mask_emb", "label_embs_concat"}  # pre-training only
 _POS_WN = {  # the two names of pos_conv's weight-norm pair: (magnitude g, direction v)
     "legacy": ("encoder.pos_conv.0.weight_g", "encoder.pos_conv.0.weight_v"),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..backends import ModelInfo
+from ..backends.base import ModelInfo
 from ..errors import DistillRVCError
 from ..models import NOISE_SCALE
 from .interface import INPUTS, NUMPY, ROLES, input_names, interface_of, rate_from_metadata, read_metadata
