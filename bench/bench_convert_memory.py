@@ -75,8 +75,8 @@ def main() -> None:
     import numpy as np
 
     from distill_rvc.features import resample, write_wav
-    from make_stand_in_hubert import write_hubert
-    from make_example_dataset import SR, utterance
+    from examples.make_stand_in_hubert import write_hubert
+    from examples.make_example_dataset import SR, utterance
 
     model = ROOT / "examples" / "tiny_teacher.pth"
     rows = []

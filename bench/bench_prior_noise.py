@@ -21,14 +21,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "examples"))
 
 from distill_rvc import load_model  # noqa: E402
 from distill_rvc.data.dataset import Dataset  # noqa: E402
 from distill_rvc.distill.recipes import LossConfig, StudentSpec, TrainConfig, load_recipe  # noqa: E402
 from distill_rvc.distill.student import build_student  # noqa: E402
 from distill_rvc.distill.trainer import train  # noqa: E402
-from make_example_dataset import make_example_dataset  # noqa: E402
+from examples.make_example_dataset import make_example_dataset  # noqa: E402
 
 
 def main() -> None:

@@ -31,8 +31,8 @@ from distill_rvc import Synthesizer, rvc_config, save_model  # noqa: E402
 from distill_rvc.distill.teach import TeachSettings, teach  # noqa: E402
 from distill_rvc.features import write_wav  # noqa: E402
 from distill_rvc.compare import CompareSettings, compare  # noqa: E402
-from make_stand_in_hubert import real_size, write_hubert  # noqa: E402
-from make_example_dataset import SR, make_example_dataset, utterance  # noqa: E402
+from examples.make_stand_in_hubert import real_size, write_hubert  # noqa: E402
+from examples.make_example_dataset import SR, make_example_dataset, utterance  # noqa: E402
 
 
 def main() -> None:

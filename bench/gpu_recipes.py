@@ -23,7 +23,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "examples"))
 
 from distill_rvc import Synthesizer, rvc_config  # noqa: E402
 from distill_rvc.atomic import write_json  # noqa: E402
@@ -33,7 +32,7 @@ from distill_rvc.distill.recipes import list_recipes, load_recipe  # noqa: E402
 from distill_rvc.distill.student import build_student  # noqa: E402
 from distill_rvc.distill.trainer import train  # noqa: E402
 from distill_rvc.memory import GB  # noqa: E402
-from make_example_dataset import make_example_dataset  # noqa: E402
+from examples.make_example_dataset import make_example_dataset  # noqa: E402
 
 
 def main() -> None:

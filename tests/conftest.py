@@ -1,14 +1,5 @@
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))  # make_tiny_teacher & co.
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # rvc_files
-
-TINY_TEACHER = ROOT / "examples" / "tiny_teacher.pth"
 
 
 @pytest.fixture(autouse=True)

@@ -13,10 +13,10 @@ from distill_rvc.onnx.runtime import OrtBackend
 from distill_rvc.timing import synthetic_inputs
 from distill_rvc.convert import ChunkSizes, Converter, ConvertSettings
 from distill_rvc.features import load_content_encoder
-from conftest import TINY_TEACHER
-from make_stand_in_hubert import write_hubert
-from onnx_files import tiny_teacher_onnx
-from test_prepare import speech_like
+from tests.fixtures import TINY_TEACHER
+from examples.make_stand_in_hubert import write_hubert
+from tests.fixtures.onnx_files import tiny_teacher_onnx
+from tests.fixtures.audio import speech_like
 
 
 @pytest.fixture(autouse=True)

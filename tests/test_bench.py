@@ -13,9 +13,9 @@ from distill_rvc.backends import ModelInfo
 from distill_rvc.bench import BenchSettings, bench
 from distill_rvc.timing import synthetic_inputs
 from distill_rvc.cli import cli
-from conftest import TINY_TEACHER
-from make_stand_in_hubert import write_hubert
-from onnx_files import tiny_teacher_onnx
+from tests.fixtures import TINY_TEACHER
+from examples.make_stand_in_hubert import write_hubert
+from tests.fixtures.onnx_files import tiny_teacher_onnx
 
 
 @pytest.fixture(autouse=True)

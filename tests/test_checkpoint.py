@@ -9,8 +9,8 @@ import torch
 from distill_rvc import DistillRVCError, load_model, read_checkpoint, rvc_config, save_model
 from distill_rvc.checkpoint import FORMAT_APPLIO, FORMAT_PRETRAINED, FORMAT_PROJECT, FORMAT_RVC, FORMAT_TRAINING
 from distill_rvc.config import RVC_CONFIGS
-from planted import Planted, run_pickle
-from rvc_files import (inference_dict, rvc_state_dict, write_applio, write_inference, write_pretrained,
+from tests.fixtures.planted import Planted, run_pickle
+from tests.fixtures.rvc_files import (inference_dict, rvc_state_dict, write_applio, write_inference, write_pretrained,
                        write_training)
 
 # rvc-format.md §3a (key counts) and §4 (parameter counts, weight-norm g included).
@@ -134,7 +134,7 @@ def test_spk_embed_dim_comes_from_emb_g_rows(tmp_path):
 
 @pytest.fixture(scope="module")
 def small_raw():
-    from make_tiny_teacher import TINY_CONFIG
+    from examples.make_tiny_teacher import TINY_CONFIG
     return inference_dict(TINY_CONFIG)
 
 
@@ -196,7 +196,7 @@ def test_planted_pickled_code_is_refused_and_never_runs(tmp_path, small_raw):
 
 def test_student_outside_rvc_space_uses_project_format(tmp_path):
     from distill_rvc import Synthesizer
-    from make_tiny_teacher import TINY_CONFIG
+    from examples.make_tiny_teacher import TINY_CONFIG
 
     model = Synthesizer(TINY_CONFIG.replace(n_flows=2, phone_proj_dim=8)).eval()
     saved = save_model(model, tmp_path / "student.pth", metadata={"recipe": "tiny"})
@@ -212,7 +212,7 @@ def test_student_outside_rvc_space_uses_project_format(tmp_path):
 
 def test_phone_projection_folds_into_emb_phone(tmp_path):
     from distill_rvc import Synthesizer
-    from make_tiny_teacher import TINY_CONFIG
+    from examples.make_tiny_teacher import TINY_CONFIG
 
     torch.manual_seed(0)
     model = Synthesizer(TINY_CONFIG.replace(phone_proj_dim=8)).eval()
@@ -227,6 +227,6 @@ def test_phone_projection_folds_into_emb_phone(tmp_path):
 
 
 def test_newer_project_format_refused(tmp_path):
-    from make_tiny_teacher import TINY_CONFIG
+    from examples.make_tiny_teacher import TINY_CONFIG
     _refused(tmp_path, {"weight": {}, "distill_rvc": {"format_version": 99, "config": TINY_CONFIG.to_dict()}},
              "newer distill-rvc")

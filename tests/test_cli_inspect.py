@@ -9,9 +9,9 @@ import torch
 from click.testing import CliRunner
 
 from distill_rvc.cli import cli
-from conftest import ROOT, TINY_TEACHER
-from planted import Planted
-from rvc_files import write_training
+from tests.fixtures import ROOT, TINY_TEACHER
+from tests.fixtures.planted import Planted
+from tests.fixtures.rvc_files import write_training
 
 
 def test_inspect_tiny_teacher():
@@ -38,7 +38,7 @@ def test_inspect_json_is_complete():
 
 
 def test_inspect_training_checkpoint(tmp_path):
-    from make_tiny_teacher import TINY_CONFIG
+    from examples.make_tiny_teacher import TINY_CONFIG
     cfg = TINY_CONFIG.replace(spec_channels=1025)
     path = tmp_path / "G_10.pth"
     # the tiny geometry is RVC's 40k decoder with narrow channels, so the rate is read off the shapes

@@ -9,8 +9,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import TINY_TEACHER
-from consumer_loaders import LOADERS
+from tests.fixtures import TINY_TEACHER
+from tests.fixtures.consumer_loaders import LOADERS
 from distill_rvc import load_model, read_checkpoint, save_model
 from distill_rvc.checkpoint import APPLIO_GUARD_KEYS, FORMAT_PROJECT, FORMAT_STUDENT_RVC
 from distill_rvc.cli import cli
@@ -60,7 +60,7 @@ def teacher():
 def test_each_recipes_student_file_computes_what_rvc_computes(tmp_path, teacher, name):
     """The file, read by an independent fp32 implementation of RVC's formulas that builds the
     decoder config[9] names (ResBlock1 or RVC's two-conv ResBlock2), gives our audio."""
-    from rvc_reference import rvc_infer
+    from tests.fixtures.rvc_reference import rvc_infer
 
     saved = save_model(build_student(teacher, load_recipe(name).student).eval(), tmp_path / "s.pth")
     ours = load_model(saved.path)
@@ -145,8 +145,8 @@ def test_inspect_says_where_a_file_loads(tmp_path, teacher):
 
 
 def test_what_the_voice_needs_survives_save_and_load(tmp_path):
-    from make_tiny_teacher import TINY_CONFIG
-    from rvc_files import write_applio
+    from examples.make_tiny_teacher import TINY_CONFIG
+    from tests.fixtures.rvc_files import write_applio
 
     teacher = load_model(write_applio(tmp_path / "jp.pth", TINY_CONFIG, embedder_model="japanese-hubert-base"))
     assert teacher.checkpoint.metadata["embedder_model"] == "japanese-hubert-base"
@@ -180,12 +180,12 @@ def test_what_the_voice_needs_survives_save_and_load(tmp_path):
 
 
 def test_embedder_model_survives_teach_prune_and_export(tmp_path):
-    from make_example_dataset import make_example_dataset
-    from make_tiny_teacher import TINY_CONFIG
-    from distill.distill_helpers import quick_recipe
+    from examples.make_example_dataset import make_example_dataset
+    from examples.make_tiny_teacher import TINY_CONFIG
+    from tests.fixtures.distill_helpers import quick_recipe
     from distill_rvc.data.dataset import Dataset
     from distill_rvc.distill.teach import TeachSettings, teach
-    from rvc_files import write_applio
+    from tests.fixtures.rvc_files import write_applio
 
     data = Dataset(make_example_dataset(tmp_path / "cache", utterances=4, seconds=1.2))
     teacher = write_applio(tmp_path / "myvoice.pth", TINY_CONFIG, embedder_model="japanese-hubert-base")

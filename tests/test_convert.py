@@ -18,9 +18,9 @@ from distill_rvc.convert import ChunkInput, Converter, ConvertSettings, render
 from distill_rvc.features.retrieval import protect_mix, retrieve
 from distill_rvc.features import coarse_pitch, condition_audio, extract_f0, load_content_encoder, resample
 from distill_rvc.memory import ALLOCATOR_SLACK, CUDA_OVERHEAD_BYTES, GB, fake_peaks
-from conftest import TINY_TEACHER
-from make_stand_in_hubert import write_hubert
-from test_prepare import speech_like
+from tests.fixtures import TINY_TEACHER
+from examples.make_stand_in_hubert import write_hubert
+from tests.fixtures.audio import speech_like
 
 SMALL = ChunkSizes(pad=0.5, query=0.5, center=2.0, max=2.5)
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import soundfile as sf
 
-from conftest import ROOT
+from tests.fixtures import ROOT
 from distill_rvc.data.dataset import Dataset
 from distill_rvc.features import load_audio, load_content_encoder
 

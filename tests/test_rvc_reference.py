@@ -2,7 +2,7 @@
 
 Real-config teachers (v2 40k f0, v2 32k f0, v1 48k no-f0) are written as RVC writes them
 (fp16 `weight`, legacy weight_g/weight_v) and loaded with `load_model`; with the prior noise
-given and the NSF noise off, `model.infer` must match tests/rvc_reference.py (an independent
+given and the NSF noise off, `model.infer` must match tests/fixtures/rvc_reference.py (an independent
 functional fp32 RVC, from rvc-format.md §1) to 1e-5 on the audio.
 
 The teachers' weight-norm magnitudes g (each filter's norm) are drawn in [0.5, 1.5], about
@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from distill_rvc import load_model, read_checkpoint, rvc_config
-from rvc_files import rvc_state_dict, write_inference
-from rvc_reference import coarse_pitch, fold_weight_norm, rvc_infer
+from tests.fixtures.rvc_files import rvc_state_dict, write_inference
+from tests.fixtures.rvc_reference import coarse_pitch, fold_weight_norm, rvc_infer
 
 TOL = 1e-5
 CONFIGS = {
@@ -114,7 +114,7 @@ def test_fold_is_fp32_formula(case):
 
 def test_fold_of_fp32_file_stays_fp32(tmp_path):
     """A training checkpoint (fp32) folds the same way: float32 out, equal to the formula."""
-    from rvc_files import write_training
+    from tests.fixtures.rvc_files import write_training
     config = rvc_config("v2", 40000, True)
     path = write_training(tmp_path / "G_100.pth", config)
     stored = torch.load(path, weights_only=True)["model"]
@@ -127,7 +127,7 @@ def test_fold_of_fp32_file_stays_fp32(tmp_path):
 
 def test_reference_is_independent():
     """The reference must not share code with what it checks."""
-    lines = (Path(__file__).parent / "rvc_reference.py").read_text().splitlines()
+    lines = (Path(__file__).parent / "fixtures" / "rvc_reference.py").read_text().splitlines()
     imports = [ln for ln in lines if ln.startswith(("import ", "from "))]
     assert imports and not any("distill_rvc" in ln or "rvc_files" in ln for ln in imports)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import TINY_TEACHER
+from tests.fixtures import TINY_TEACHER
 from distill_rvc import load_model
 from distill_rvc.data.dataset import Dataset
 
@@ -19,7 +19,7 @@ def _one_thread():
 @pytest.fixture(scope="session")
 def example_data(tmp_path_factory):
     """8 speech-like utterances of 1.2 s (examples/make_example_dataset.py), v2 features, with F0."""
-    from make_example_dataset import make_example_dataset
+    from examples.make_example_dataset import make_example_dataset
 
     return Dataset(make_example_dataset(tmp_path_factory.mktemp("data") / "cache", utterances=8, seconds=1.2))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from conftest import TINY_TEACHER
+from tests.fixtures import TINY_TEACHER
 from distill_rvc.cli import cli
 
 

@@ -10,7 +10,7 @@ from distill_rvc.distill.planner import macs_per_second, measure_step_memory, pl
 from distill_rvc.distill.student import build_student
 from distill_rvc.distill.teach import TeachSettings, teach
 from distill_rvc.memory import ALLOCATOR_SLACK, CUDA_OVERHEAD_BYTES, GB
-from .distill_helpers import quick_recipe
+from tests.fixtures.distill_helpers import quick_recipe
 
 
 @pytest.mark.parametrize("name, checkpointing", [("tiny", False), ("4gb", True)])
@@ -45,7 +45,7 @@ def test_precision_checkpointing_and_cuda_overheads_show_in_the_plan(teacher):
 
 
 def test_teach_refuses_a_plan_over_budget(tmp_path, example_data):
-    from conftest import TINY_TEACHER
+    from tests.fixtures import TINY_TEACHER
 
     recipe = dataclasses.replace(quick_recipe("tiny", batch_size=8, segment_frames=32), budget_gb=0.55)
     with pytest.raises(DistillRVCError, match=r"needs about .* GB \(cuda\) but its budget is 0.55 GB: set \[train\] "

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from distill_rvc import load_model, rvc_config
 from distill_rvc.cli import cli
-from rvc_files import write_inference
+from tests.fixtures.rvc_files import write_inference
 
 
 @pytest.mark.slow

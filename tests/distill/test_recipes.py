@@ -70,7 +70,7 @@ def test_widths_resolve_against_the_teacher():
 
 def test_the_bundled_tiny_teacher_gets_valid_students():
     from distill_rvc import load_model
-    from conftest import TINY_TEACHER
+    from tests.fixtures import TINY_TEACHER
 
     teacher = load_model(TINY_TEACHER).config
     for r in list_recipes():

@@ -9,7 +9,7 @@ from distill_rvc import Synthesizer
 from distill_rvc.distill.recipes import StudentSpec, load_recipe
 from distill_rvc.distill.spectral import MelSpectrogram
 from distill_rvc.distill.student import build_student, student_config
-from make_tiny_teacher import TINY_CONFIG
+from examples.make_tiny_teacher import TINY_CONFIG
 
 
 def _inputs(cfg, frames=40, seed=0):

@@ -9,7 +9,7 @@ from distill_rvc.distill.student import build_student
 from distill_rvc.distill.teach import TeachSettings, teach
 from distill_rvc.distill.train_state import checkpoints
 from distill_rvc.distill.trainer import train
-from .distill_helpers import quick_recipe
+from tests.fixtures.distill_helpers import quick_recipe
 
 
 def _event_tags(folder):
@@ -21,7 +21,7 @@ def _event_tags(folder):
 
 
 def test_teach_a_few_dozen_steps_brings_the_student_closer(tmp_path, teacher, example_data):
-    from conftest import TINY_TEACHER
+    from tests.fixtures import TINY_TEACHER
     from distill_rvc.inspect_model import inspect_model
 
     recipe = quick_recipe("tiny", steps=30, batch_size=4, segment_frames=24, eval_frames=80, log_every=5)
@@ -139,7 +139,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, teacher, exam
 
     from click.testing import CliRunner
 
-    from conftest import ROOT, TINY_TEACHER
+    from tests.fixtures import ROOT, TINY_TEACHER
     from distill_rvc.cli import cli
     from distill_rvc.distill.recipes import load_recipe
     from distill_rvc.safe_load import file_sha256

@@ -8,8 +8,8 @@ import torch
 from distill_rvc import DistillRVCError
 from distill_rvc.features import RMVPE, extract_f0, load_rmvpe
 from distill_rvc.features.rmvpe import RMVPEConfig, decode
-from conftest import TINY_TEACHER
-from rmvpe_files import rmvpe_weights, write_rmvpe
+from tests.fixtures import TINY_TEACHER
+from tests.fixtures.rmvpe_files import rmvpe_weights, write_rmvpe
 
 TINY = dict(channels=4, n_blocks=1, inter_layers=2, gru_hidden=16)
 TINY_CONFIG = RMVPEConfig(n_blocks=1, en_de_layers=5, inter_layers=2, channels=4, gru_hidden=16)

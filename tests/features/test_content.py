@@ -10,9 +10,9 @@ import torch
 
 from distill_rvc import DistillRVCError
 from distill_rvc.features import ContentEncoder, load_content_encoder
-from planted import Planted, run_pickle
-from conftest import TINY_TEACHER
-from make_stand_in_hubert import fairseq_globals, hubert_checkpoint, model_weights, real_size, write_hubert
+from tests.fixtures.planted import Planted, run_pickle
+from tests.fixtures import TINY_TEACHER
+from examples.make_stand_in_hubert import fairseq_globals, hubert_checkpoint, model_weights, real_size, write_hubert
 
 STRIDES = [5, 2, 2, 2, 2, 2, 2]
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from distill_rvc import DistillRVCError, Synthesizer, load_model, save_model
 from distill_rvc.cli import cli
 from distill_rvc.compare import TARGETS, CompareSettings, compare, verdict
-from conftest import TINY_TEACHER
-from distill.distill_helpers import quick_recipe
-from make_stand_in_hubert import write_hubert
-from onnx_files import tiny_teacher_onnx
-from test_prepare import speech_like
+from tests.fixtures import TINY_TEACHER
+from tests.fixtures.distill_helpers import quick_recipe
+from examples.make_stand_in_hubert import write_hubert
+from tests.fixtures.onnx_files import tiny_teacher_onnx
+from tests.fixtures.audio import speech_like
 
 KEYS = {"params", "file_bytes", "macs_per_s", "peak_mem_bytes", "rtf", "fidelity", "verdict"}
 
@@ -32,7 +32,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from make_example_dataset import make_example_dataset
+    from examples.make_example_dataset import make_example_dataset
 
     from distill_rvc.distill.teach import TeachSettings, teach
 

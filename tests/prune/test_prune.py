@@ -28,8 +28,8 @@ from distill_rvc.models.weight_norm import apply_weight_norm
 from distill_rvc.prune import PruneSettings, format_prune, prune, prune_synthesizer
 from distill_rvc.prune.widths import (kept_width, params_of, planned_widths, ratio_for_target, rvc_conv_pre,
                                       scaled_widths)
-from conftest import TINY_TEACHER
-from distill.distill_helpers import quick_recipe
+from tests.fixtures import TINY_TEACHER
+from tests.fixtures.distill_helpers import quick_recipe
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def example_data(tmp_path_factory):
     """8 speech-like utterances of 1.2 s (examples/make_example_dataset.py), v2 features, with F0."""
-    from make_example_dataset import make_example_dataset
+    from examples.make_example_dataset import make_example_dataset
 
     from distill_rvc.data.dataset import Dataset
 
@@ -63,7 +63,7 @@ def student(teacher):
 @pytest.fixture(scope="module")
 def nof0_teacher():
     """A v1 model without pitch: plain HiFi-GAN decoder (no NSF source, no noise convs)."""
-    from make_tiny_teacher import TINY_CONFIG, make_tiny_teacher
+    from examples.make_tiny_teacher import TINY_CONFIG, make_tiny_teacher
 
     return make_tiny_teacher(seed=7, config=TINY_CONFIG.replace(f0=False, version="v1", phone_dim=256))
 
@@ -491,7 +491,7 @@ TINY_CONFIG_128 = None  # set below (the tiny teacher's shape with a 128-wide de
 
 
 def _wide_config():
-    from make_tiny_teacher import TINY_CONFIG
+    from examples.make_tiny_teacher import TINY_CONFIG
 
     return TINY_CONFIG.replace(upsample_initial_channel=128, filter_channels=64)
 
@@ -505,7 +505,7 @@ VOICE_METADATA = {"embedder_model": "japanese-hubert-base", "vocoder": "HiFi-GAN
 def wide_file(tmp_path_factory):
     """A model of the tiny teacher's shape with a 128-wide decoder (stages 64/32/16/8): wide
     enough for the default round_to 8, with a student's voice metadata."""
-    from make_tiny_teacher import make_tiny_teacher
+    from examples.make_tiny_teacher import make_tiny_teacher
 
     path = tmp_path_factory.mktemp("wide") / "voice.pth"
     save_model(make_tiny_teacher(seed=3, config=TINY_CONFIG_128), path, metadata=VOICE_METADATA)
@@ -567,8 +567,8 @@ def test_free_widths_at_round_to_8_are_the_project_format(tmp_path, wide_file):
 
 
 def test_an_applio_teachers_voice_metadata_travels_to_the_pruned_file(tmp_path):
-    from make_tiny_teacher import TINY_CONFIG
-    from rvc_files import write_applio
+    from examples.make_tiny_teacher import TINY_CONFIG
+    from tests.fixtures.rvc_files import write_applio
 
     source = write_applio(tmp_path / "applio.pth", TINY_CONFIG)
     report = prune(source, tmp_path / "p.pth", PruneSettings(ratio=0.5, latency_seconds=0), progress=False)

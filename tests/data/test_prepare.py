@@ -14,20 +14,9 @@ from distill_rvc.cli import cli
 from distill_rvc.data.dataset import Dataset
 from distill_rvc.features import coarse_pitch, extract_f0, load_content_encoder, resample
 from distill_rvc.data.prepare import PrepareSettings, loudness_mix, prepare, preprocess, windows
-from make_stand_in_hubert import write_hubert
-from rmvpe_files import write_rmvpe
-
-
-def speech_like(sr, seconds, f0=150.0, channels=1, seed=0, pauses=True):
-    """Harmonic 'syllables' of 0.7 s separated by 0.5 s pauses (or one long tone), with a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(sr * seconds)) / sr
-    f = f0 * (1 + 0.05 * np.sin(2 * np.pi * 0.7 * t))
-    phase = 2 * np.pi * np.cumsum(f) / sr
-    x = sum(np.sin(k * phase) / k for k in range(1, 12))
-    x = 0.3 * x / np.abs(x).max() * (((t % 1.2) < 0.7) | (not pauses)) + 0.0005 * rng.standard_normal(len(t))
-    x = x.astype(np.float32)
-    return np.stack([x, 0.5 * x], axis=1) if channels == 2 else x
+from examples.make_stand_in_hubert import write_hubert
+from tests.fixtures.rmvpe_files import write_rmvpe
+from tests.fixtures.audio import speech_like
 
 
 def test_windows_follow_rvc_loop():

@@ -12,7 +12,7 @@ from distill_rvc import DistillRVCError
 from distill_rvc.cli import cli
 from distill_rvc.data.dataset import Dataset
 from distill_rvc.data.rvc_logs import ImportRVCLogsSettings, import_rvc_logs
-from rvc_logs_files import write_rvc_experiment
+from tests.fixtures.rvc_logs_files import write_rvc_experiment
 
 
 def test_import_v2_f0_experiment_made_elsewhere(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from distill_rvc import DistillRVCError
 from distill_rvc.features import coarse_pitch, extract_f0, transpose_f0
-from conftest import ROOT
+from tests.fixtures import ROOT
 
 SR = 16000
 

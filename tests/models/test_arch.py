@@ -9,7 +9,7 @@ import torch
 from distill_rvc import DistillRVCError, Synthesizer, load_model, save_model
 from distill_rvc.checkpoint import FORMAT_PROJECT, FORMAT_STUDENT_RVC, build_model, read_checkpoint
 from distill_rvc.models.arch import default_widths, normalize, not_rvc_because, validate_arch, widths_of
-from make_tiny_teacher import TINY_CONFIG
+from examples.make_tiny_teacher import TINY_CONFIG
 
 RESBLOCK2 = TINY_CONFIG.replace(resblock="2", resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3), (1, 3)))
 

@@ -14,7 +14,7 @@ from distill_rvc.features import coarse_pitch
 from distill_rvc.models.decoder import SineGen
 from distill_rvc.models.text_encoder import MultiHeadAttention
 from distill_rvc.models.weight_norm import fold, fold_state_dict, to_rvc_keys
-from conftest import TINY_TEACHER
+from tests.fixtures import TINY_TEACHER
 
 
 def test_coarse_pitch_matches_rvc_formula():

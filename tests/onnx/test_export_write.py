@@ -9,8 +9,8 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
-from conftest import TINY_TEACHER
-from onnx_files import tiny_teacher_onnx
+from tests.fixtures import TINY_TEACHER
+from tests.fixtures.onnx_files import tiny_teacher_onnx
 
 
 @pytest.mark.parametrize("error, message", [

@@ -23,8 +23,8 @@ from distill_rvc.cli import cli
 from distill_rvc.features import coarse_pitch
 from distill_rvc.onnx.export import ExportResult, ExportSettings, export_onnx, to_opset_17
 from distill_rvc.onnx.runtime import deterministic_variant
-from conftest import ROOT, TINY_TEACHER
-from make_tiny_teacher import TINY_CONFIG, make_tiny_teacher
+from tests.fixtures import ROOT, TINY_TEACHER
+from examples.make_tiny_teacher import TINY_CONFIG, make_tiny_teacher
 
 # A v1 no-f0 student: 256-d features projected to 32 inside enc_p, and few layers (a
 # smaller graph exports faster).
@@ -398,7 +398,7 @@ def test_embedder_name_follows_the_model_file():
 
 
 def test_embedder_metadata_follows_an_applio_teachers_embedder_model(tmp_path):
-    from rvc_files import write_applio
+    from tests.fixtures.rvc_files import write_applio
 
     from distill_rvc.onnx.export import build_graph
 
