@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "examples"), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))  # distill_rvc, examples and tests.fixtures
 
 MB = 1e6
 

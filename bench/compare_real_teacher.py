@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "examples"), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))  # distill_rvc, examples and tests.fixtures
 
 from distill_rvc import Synthesizer, rvc_config, save_model  # noqa: E402
 from distill_rvc.distill.teach import TeachSettings, teach  # noqa: E402
