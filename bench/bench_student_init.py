@@ -141,7 +141,7 @@ def main() -> None:
                  for it, tm in zip(items, t_mels)) / len(items)
     rows.append(("silent output", silent, 0.0))
 
-    def student_with(choice_fn, fold=False, refit=False, enc=False, blocks=False):
+    def student_with(choice_fn, fold=False, refit=False, enc=False, blocks=False, anchor=False):
         t = time.perf_counter()
         torch.manual_seed(0)
         s = build_student(teacher, spec, init=False).eval()
@@ -150,15 +150,15 @@ def main() -> None:
         if fold:
             fi.fold_dropped_means(s, teacher, stats, chosen, prefixes=("",) if fold is True else fold)
         if blocks:
-            rf.refit_encoder(s, teacher, cal, chosen, lam=enc_lam)
+            rf.refit_encoder(s, teacher, cal, chosen, lam=enc_lam, anchor=anchor)
         if enc:
-            rf.refit_enc_flow(s, teacher, cal, lam=enc_lam)
+            rf.refit_enc_flow(s, teacher, cal, lam=enc_lam, anchor=anchor)
         if refit:
             zs = []
             for i, c in enumerate(cal):
                 noise = torch.randn(1, inter, c.phone.shape[1], generator=torch.Generator().manual_seed(100 + i))
                 zs.append((latent(teacher, c, noise), c.pitchf) + ((latent(s, c, noise),) if refit == "own" else ()))
-            rf.refit_decoder(s, teacher, zs, chosen, lam=args.lam)
+            rf.refit_decoder(s, teacher, zs, chosen, lam=args.lam, anchor=anchor)
         return s, time.perf_counter() - t
 
     t = time.perf_counter()
@@ -180,7 +180,7 @@ def main() -> None:
     data = lambda s: fi.data_driven_choice(s, teacher, stats)  # noqa: E731
     print(f"{'silent output':44s} {silent:7.3f}")
     dec_fold = ("dec.",)
-    for name, fn, fold, refit, enc, blocks in (
+    for name, fn, fold, refit, enc, blocks, *anchor in (
             ("(a) init_from_teacher (magnitude)", mag, False, False, False, False),
             ("(b) activation importance", data, False, False, False, False),
             ("(b) + dropped-mean bias fold (all)", data, True, False, False, False),
@@ -189,10 +189,12 @@ def main() -> None:
             ("(c) + enc_p.proj + flow post refit", data, dec_fold, True, True, False),
             ("(c) + enc_p blocks + proj + flow post", data, dec_fold, True, True, True),
             ("(c) + all refits, dec on the student's z", data, dec_fold, "own", True, True),
-            ("(a) + dec fold + all refits", mag, dec_fold, True, True, True)):
+            ("(a) + dec fold + all refits", mag, dec_fold, True, True, True),
+            ("(d) (c) + enc_p blocks + proj + flow post, ridge towards the copy", data, dec_fold, True, True, True,
+             True)):
         if args.only and not any(o in name for o in args.only.split(",")):
             continue
-        s, secs = student_with(fn, fold, refit, enc, blocks)
+        s, secs = student_with(fn, fold, refit, enc, blocks, bool(anchor and anchor[0]))
         report(name, s, secs)
     print(f"total {time.perf_counter() - t0:.0f} s")
 

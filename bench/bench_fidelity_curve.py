@@ -1,0 +1,155 @@
+"""Fidelity-versus-time curve of a recipe distilling the shared trained teacher (issue 13).
+
+    python bench/bench_fidelity_curve.py --data CAL_CACHE --held HELD_CACHE [--recipe 4gb] [--steps 200]
+
+DATA: a `distill-rvc prepare` cache (v2, 40 kHz, features from `../shared/tools/make_hubert.py
+--variant a`) of voices other than the teacher's: the training data and the init's calibration;
+HELD: the same for other sentences of other voices. The student starts from the function-
+preserving init (function_init.function_init) or, with --init magnitude, `init_from_teacher`; it
+trains through `trainer.train` at --batch on CPU, and is measured on the held-out clips
+(fidelity.HeldOut: fixed prior noise per clip, NSF noise off, speaker 0) at the --at steps:
+log-mel L1, MCD, F0 RMSE, V/UV against the teacher, with the training's wall seconds (the
+init's and the measurements' time left out). Skips (exit 0) when ../shared or a cache is absent.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+TEACHER = SHARED / "teachers" / "ref_v2_40k.pth"
+if not TEACHER.is_file():
+    TEACHER = Path("/work/shared/teachers/ref_v2_40k.pth")
+
+
+def skip(why: str) -> None:
+    print(f"SKIP: {why}")
+    sys.exit(0)
+
+
+def fmt(v, spec: str) -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--held", type=Path, required=True)
+    ap.add_argument("--teacher", type=Path, default=TEACHER)
+    ap.add_argument("--recipe", default="4gb")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--at", default="0,20,50,100,200", help="steps to measure at (comma-separated)")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", choices=("function", "magnitude"), default="function")
+    ap.add_argument("--anchor", action=argparse.BooleanOptionalAction, default=True,
+                    help="function init: ridge refits pull towards the copied weights (not towards zero)")
+    ap.add_argument("--init-cache", type=Path, help="the initialised student's weights: loaded if the file exists, "
+                                                    "else written (same teacher, recipe and init options only)")
+    ap.add_argument("--cal-items", type=int, default=48)
+    ap.add_argument("--cal-frames", type=int, default=64)
+    ap.add_argument("--held-items", type=int, default=8)
+    ap.add_argument("--held-frames", type=int, default=200)
+    ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a [train] value of the recipe (JSON value), e.g. lr=5e-5")
+    ap.add_argument("--loss", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a [loss] value of the recipe (JSON value), e.g. features=0")
+    ap.add_argument("--save", type=Path, help="write the curve as JSON here")
+    ap.add_argument("--out", type=Path, help="the training's folder (default: a temporary one)")
+    args = ap.parse_args()
+    if not SHARED.is_dir() and not Path("/work/shared").is_dir():
+        skip("../shared is absent")
+    for p in (args.teacher, args.data / "manifest.json", args.held / "manifest.json"):
+        if not p.is_file():
+            skip(f"{p} is absent (the shared teacher and prepared caches are needed)")
+    torch.set_num_threads(args.threads)
+
+    from distill_rvc.checkpoint import load_model
+    from distill_rvc.data.dataset import Dataset
+    from distill_rvc.distill import function_init as fi
+    from distill_rvc.distill.fidelity import HeldOut
+    from distill_rvc.distill.recipes import load_recipe
+    from distill_rvc.distill.student import build_student
+    from distill_rvc.distill.trainer import train
+
+    def overrides(pairs: list[str]) -> dict:
+        return {k: json.loads(v) for k, v in (p.split("=", 1) for p in pairs)}
+
+    at = sorted({int(s) for s in args.at.split(",")} | {args.steps})
+    recipe = load_recipe(args.recipe)
+    recipe = recipe.replace(train={"steps": args.steps, "batch_size": args.batch, "accumulation": 1,
+                                   "eval_every": args.steps, "eval_items": 1, "checkpoint_every": args.steps,
+                                   "checkpoint_seconds": 1e9, "log_every": max(args.steps, 1),
+                                   **overrides(args.train)},
+                            loss=overrides(args.loss))
+    teacher = load_model(args.teacher).eval()
+    data = Dataset(args.data)
+    t0 = time.perf_counter()
+    held = HeldOut(teacher, Dataset(args.held), args.held_items, args.held_frames)
+    print(f"teacher {args.teacher.name}; recipe {recipe.name} (batch {args.batch}, lr {recipe.train.lr:g}, "
+          f"warm-up {recipe.train.warmup_steps}; loss {json.dumps(overrides(args.loss)) or 'as shipped'}); "
+          f"{len(held.items)} held-out clips of <= {args.held_frames} frames from {args.held}; train data "
+          f"{args.data} ({len(data)} segments); {args.threads} thread(s); held-out setup "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
+
+    t = time.perf_counter()
+    torch.manual_seed(0)
+    if args.init_cache and args.init_cache.is_file():
+        student = build_student(teacher, recipe.student, init=False)
+        student.load_state_dict(torch.load(args.init_cache))
+        init_note = f"{args.init} init loaded from {args.init_cache}"
+    elif args.init == "function":
+        student = build_student(teacher, recipe.student, init=False)
+        cal = fi.calibration_crops(data, args.cal_items, args.cal_frames)
+        fi.function_init(student, teacher, cal, anchor=args.anchor)
+        init_note = (f"function_init on {len(cal)} crops of {args.cal_frames} frames, "
+                     f"ridge towards {'the copy' if args.anchor else 'zero'}")
+    else:
+        student = build_student(teacher, recipe.student)
+        init_note = "init_from_teacher (magnitude)"
+    init_s = time.perf_counter() - t
+    if args.init_cache and not args.init_cache.is_file():
+        torch.save(student.state_dict(), args.init_cache)
+    print(f"init: {init_note}, {init_s:.0f} s", flush=True)
+
+    rows = []
+    clock = {"measuring": 0.0, "began": None}
+
+    def record(step: int, losses: dict | None) -> None:
+        m0 = time.perf_counter()
+        secs = 0.0 if clock["began"] is None else m0 - clock["began"] - clock["measuring"]
+        m = held.measure(student)
+        clock["measuring"] += time.perf_counter() - m0
+        row = {"step": step, "seconds": secs, **m, "loss_mel": None if losses is None else losses.get("mel")}
+        rows.append(row)
+        print(f"step {step:5d}  {secs:7.0f} s  L1 {fmt(m['log_mel_l1'], '.3f')}  MCD {fmt(m['mcd_db'], '.2f')} dB  "
+              f"F0 {fmt(m['f0_rmse_cents'], '.0f')} cents  V/UV {fmt(m['vuv_error'] and 100 * m['vuv_error'], '.1f')} %"
+              f"  train mel {fmt(row['loss_mel'], '.3f')}", flush=True)
+
+    record(0, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp) / "run"
+        clock["began"] = time.perf_counter()
+        clock["measuring"] = 0.0
+        train(student, teacher, data, recipe.train, recipe.loss, out, device="cpu", progress=False,
+              callback=lambda step, losses: record(step, losses) if step in at else None)
+
+    print(f"\n{'step':>5} {'seconds':>8} {'log-mel L1':>10} {'MCD dB':>7} {'F0 RMSE c':>9} {'V/UV %':>7}")
+    for r in rows:
+        print(f"{r['step']:5d} {r['seconds']:8.0f} {fmt(r['log_mel_l1'], '10.3f')} {fmt(r['mcd_db'], '7.2f')} "
+              f"{fmt(r['f0_rmse_cents'], '9.0f')} {fmt(r['vuv_error'] and 100 * r['vuv_error'], '7.1f')}")
+    if args.save:
+        args.save.write_text(json.dumps({"recipe": recipe.to_dict(), "init": init_note, "init_s": init_s,
+                                         "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
