@@ -39,6 +39,13 @@ def fmt(v, spec: str) -> str:
     return "–" if v is None else format(v, spec)
 
 
+def line(m: dict) -> str:
+    pct = lambda v: None if v is None else 100 * v  # noqa: E731
+    return (f"L1 {fmt(m['log_mel_l1'], '.3f')}  MCD {fmt(m['mcd_db'], '.2f')} dB  F0 {fmt(m['f0_rmse_cents'], '.0f')} "
+            f"cents  V/UV {fmt(pct(m['vuv_error']), '.1f')} %  F0 gross {fmt(pct(m.get('f0_gross_error')), '.1f')} % "
+            f" F0 fine {fmt(m.get('f0_rmse_fine_cents'), '.0f')} cents")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
@@ -130,10 +137,10 @@ def main() -> None:
         clock["measuring"] += time.perf_counter() - m0
         row = {"step": step, "seconds": secs, **m, "loss_mel": None if losses is None else losses.get("mel")}
         rows.append(row)
-        print(f"step {step:5d}  {secs:7.0f} s  L1 {fmt(m['log_mel_l1'], '.3f')}  MCD {fmt(m['mcd_db'], '.2f')} dB  "
-              f"F0 {fmt(m['f0_rmse_cents'], '.0f')} cents  V/UV {fmt(m['vuv_error'] and 100 * m['vuv_error'], '.1f')} %"
-              f"  train mel {fmt(row['loss_mel'], '.3f')}", flush=True)
+        print(f"step {step:5d}  {secs:7.0f} s  {line(m)}  train mel {fmt(row['loss_mel'], '.3f')}", flush=True)
 
+    floor = held.floor(40.0)
+    print(f"metric floor (teacher + white noise at 40 dB SNR): {line(floor)}", flush=True)
     record(0, None)
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "run"
@@ -142,13 +149,16 @@ def main() -> None:
         train(student, teacher, data, recipe.train, recipe.loss, out, device="cpu", progress=False,
               callback=lambda step, losses: record(step, losses) if step in at else None)
 
-    print(f"\n{'step':>5} {'seconds':>8} {'log-mel L1':>10} {'MCD dB':>7} {'F0 RMSE c':>9} {'V/UV %':>7}")
+    pct = lambda v: None if v is None else 100 * v  # noqa: E731
+    print(f"\n{'step':>5} {'seconds':>8} {'log-mel L1':>10} {'MCD dB':>7} {'F0 RMSE c':>9} {'V/UV %':>7} "
+          f"{'F0 gross %':>10} {'F0 fine c':>9}")
     for r in rows:
         print(f"{r['step']:5d} {r['seconds']:8.0f} {fmt(r['log_mel_l1'], '10.3f')} {fmt(r['mcd_db'], '7.2f')} "
-              f"{fmt(r['f0_rmse_cents'], '9.0f')} {fmt(r['vuv_error'] and 100 * r['vuv_error'], '7.1f')}")
+              f"{fmt(r['f0_rmse_cents'], '9.0f')} {fmt(pct(r['vuv_error']), '7.1f')} "
+              f"{fmt(pct(r.get('f0_gross_error')), '10.1f')} {fmt(r.get('f0_rmse_fine_cents'), '9.0f')}")
     if args.save:
         args.save.write_text(json.dumps({"recipe": recipe.to_dict(), "init": init_note, "init_s": init_s,
-                                         "rows": rows}, indent=1))
+                                         "floor_40db": floor, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,18 @@ log-mel L1 vs the teacher ("dec only": teacher enc_p+flow feeding the student's 
     --lam 1e-4                                   0.538   0.366     0.267
     --lam 1e-2                                   0.557   0.466     0.196
     --lam 1e-3 --enc-lam 1e-2 (the defaults)     0.431   0.325     0.196          125 s
+
+Re-measured 2026-12-02 (issue 13 fidelity session), regenerated inputs: calibration espeak-ng
+en-us+m3 (-p 50), en+f2 (-p 60), en-us+m1 (-p 45), en+f5 (-p 65), 40 sentences each, 700 s
+prepared (dio); held-out en-gb+m1 (-p 50) / en-us+f4 (-p 65), 20 other sentences each, 182 s;
+45 calibration crops, the default lams, 1 thread on a 2-core box shared with 4-5 other jobs:
+
+    (a) init_from_teacher (magnitude)            4.043   3.356     1.211          0.5 s
+    (c) + enc_p blocks + proj + flow post        0.470   0.329     0.233          376 s
+    (d) the same, ridge towards the copy         0.514   0.374     0.231          310 s
+        (refit.py anchor=True; dropped here, kept as an option: on a tiny trained
+        teacher it is what makes the refits help at these lams, 0.44 vs 1.17)
+(the first 8 held-out items are all en-us+f4 here; bench_fidelity_curve.py spreads its 8 over both voices.)
 """
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def trained(tmp_path_factory):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses  # it learned: a trained teacher, not a random one
     return model.eval().requires_grad_(False), data, held
 
