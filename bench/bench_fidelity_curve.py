@@ -9,7 +9,43 @@ preserving init (function_init.function_init) or, with --init magnitude, `init_f
 trains through `trainer.train` at --batch on CPU, and is measured on the held-out clips
 (fidelity.HeldOut: fixed prior noise per clip, NSF noise off, speaker 0) at the --at steps:
 log-mel L1, MCD, F0 RMSE, V/UV against the teacher, with the training's wall seconds (the
-init's and the measurements' time left out). Skips (exit 0) when ../shared or a cache is absent.
+init's and the measurements' time left out), and first what the metrics score for the teacher
+against itself plus white noise at 40 dB SNR (their floor). Skips (exit 0) when ../shared or a
+cache is absent.
+
+Measured 2026-12-02 on ../shared/teachers/ref_v2_40k.pth, 4gb recipe, batch 4, CPU fp32, 1 thread,
+nice 10 on a 2-core box shared with 3-5 other jobs (seconds: training only, noisy; 2.4-8 s a step).
+Train/calibration: espeak-ng en-us+m3 -p 50, en+f2 -p 60, en-us+m1 -p 45, en+f5 -p 65 (40 of the
+120 training sentences each, 700 s; `distill-rvc prepare --f0 dio --hubert hubert_a.pt`); held-out:
+en-gb+m1 -p 50, en-us+f4 -p 65 on 40 other sentences (182 s), 8 clips of 2 s, 4 per voice.
+Gross = frames voiced in both more than 20 % apart; fine = the RMSE of the others (fidelity.py).
+
+    metric floor, teacher + noise at 60 / 50 / 40 dB SNR:
+        L1 0.096 / 0.290 / 0.554, MCD 0.71 / 1.06 / 1.49 dB, F0 RMSE 199 / 152 / 175 cents,
+        V/UV 4.1 / 5.1 / 5.9 %, F0 gross 3.1 / 2.0 / 2.8 %, fine 22 / 26 / 25 cents
+
+    init                     loss            step  seconds  L1     MCD    F0 RMSE  V/UV   gross  fine
+    magnitude                as shipped      0        0     3.982  14.24  1522     25.4   92.8   76
+    (init_from_teacher)                      20     165     2.412  13.83  1550      2.3   93.2   86
+                                             50     332     1.112  11.07  1530      2.1   93.2   45
+    function_init            as shipped      0        0     0.454   4.13   169      7.9    2.1   43
+    (48 crops, ridge to 0,                   20      92     0.425   4.53   211      2.5
+    353-543 s)                               50     336     0.386   4.73   221      4.1
+                                             100    744     0.323   4.34   264      4.8
+                                             200   1243     0.273   3.74   188      3.1
+    function_init            features = 0    20     104     0.423   4.53   199      2.4
+                                             50     248     0.358   4.84   250      7.7
+                                             100    366     0.337   4.86   326      3.7
+                                             200    826     0.272   3.68   213      1.7
+    function_init            features = 0,   20     109     0.431   4.50   179      2.5    3.5   50
+                             stft = 10       50     222     0.318   4.25   157      2.6    2.9   52
+                                             100    344     0.340   4.35   264      3.9    4.7   58
+                                             200    878     0.235   3.42   158      2.2    2.3   52
+    function_init, ridge towards the copy (--anchor), as shipped: step 0 0.495 / 4.06 dB / 115 cents /
+        8.1 %, step 20 0.451 / 4.59 / 181 / 3.0 % (stopped: worse L1 than ridge towards zero)
+
+    python bench/bench_fidelity_curve.py --data /work/fid-data/cache_train --held /work/fid-data/cache_held \
+        [--init magnitude] [--loss features=0 --loss stft=10] [--init-cache init.pt]
 """
 from __future__ import annotations
 
@@ -57,7 +93,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--init", choices=("function", "magnitude"), default="function")
-    ap.add_argument("--anchor", action=argparse.BooleanOptionalAction, default=True,
+    ap.add_argument("--anchor", action=argparse.BooleanOptionalAction, default=False,
                     help="function init: ridge refits pull towards the copied weights (not towards zero)")
     ap.add_argument("--init-cache", type=Path, help="the initialised student's weights: loaded if the file exists, "
                                                     "else written (same teacher, recipe and init options only)")

@@ -202,8 +202,8 @@ def main() -> None:
             ("(c) + enc_p blocks + proj + flow post", data, dec_fold, True, True, True),
             ("(c) + all refits, dec on the student's z", data, dec_fold, "own", True, True),
             ("(a) + dec fold + all refits", mag, dec_fold, True, True, True),
-            ("(d) (c) + enc_p blocks + proj + flow post, ridge towards the copy", data, dec_fold, True, True, True,
-             True)):
+            ("(d) (c) + enc_p blocks + proj + flow post, ridge towards the copy", data, dec_fold, True, True,
+             True, True)):
         if args.only and not any(o in name for o in args.only.split(",")):
             continue
         s, secs = student_with(fn, fold, refit, enc, blocks, bool(anchor and anchor[0]))

@@ -242,4 +242,5 @@ def function_init(student: Synthesizer, teacher: Synthesizer, cal: list, lam: fl
     return chosen
 
 
-__all__ = ["activation_stats", "calibration_crops", "prior_latent", "function_init", "data_driven_choice", "magnitude_choice", "init_with_choice", "fold_dropped_means"]
+__all__ = ["activation_stats", "calibration_crops", "prior_latent", "function_init",
+           "data_driven_choice", "magnitude_choice", "init_with_choice", "fold_dropped_means"]
