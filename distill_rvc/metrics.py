@@ -189,6 +189,19 @@ def pooled(comparisons: list[ClipComparison]) -> dict[str, float | None]:
     }
 
 
+GROSS_CENTS = 1200 * float(np.log2(1.2))  # a 20 % F0 error (~316 cents): the usual gross pitch error
+
+
+def pitch_errors(comparisons: list[ClipComparison]) -> dict[str, float | None]:
+    """F0 error split the usual way: the share of frames voiced in both that are more than 20 %
+    apart (gross errors, octave flips among them), and the RMSE in cents of the others. On a
+    buzzy teacher the few flips dominate a plain RMSE (`pooled`'s f0_rmse_cents)."""
+    cents = np.abs(np.concatenate([c.cents for c in comparisons])) if comparisons else np.zeros(0)
+    fine = cents[cents <= GROSS_CENTS]
+    return {"f0_gross_error": float((cents > GROSS_CENTS).mean()) if cents.size else None,
+            "f0_rmse_fine_cents": float(np.sqrt(np.mean(fine ** 2))) if fine.size else None}
+
+
 # ----------------------------------------------------------------------------- helpers
 def _both_voiced(f0_ref: np.ndarray, f0_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = min(len(f0_ref), len(f0_test))

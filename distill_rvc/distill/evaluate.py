@@ -2,6 +2,7 @@
 
     evaluate(session, items, seed) -> (mean log-mel L1, [EvalItem])   student vs teacher, held-out segments
     EvalItem                                                          one item's audio and log-mels, for logging
+    fidelity(items, sr) -> {mcd_db, f0_rmse_cents, vuv_error, ...}    the voice metrics of metrics.py on them
 
 Every item gets its own fixed prior noise (from `seed` and its position) and the NSF noise is
 off, so a number moves only when the student does. The trainer calls it at step 0, every
@@ -15,6 +16,7 @@ from typing import Protocol
 
 import torch
 
+from .. import metrics
 from ..models import Synthesizer
 from .batches import Batch
 from .losses import DistillLoss
@@ -69,3 +71,14 @@ def evaluate(session: EvalSession, items: list[Batch], seed: int) -> tuple[float
     finally:
         student.train()
     return total / max(len(items), 1), out
+
+
+def fidelity(items: list[EvalItem], sr: int) -> dict[str, float | None]:
+    """MCD (dB), F0 RMSE (cents), its gross-error share and fine RMSE, F0 correlation and V/UV
+    disagreement of the student against the teacher, pooled frame by frame over `items`
+    (WORLD analysis, metrics.compare_clip); TensorBoard's fidelity/ scalars."""
+    comparisons = [metrics.compare_clip(it.teacher_audio.numpy(), it.student_audio.numpy(), sr) for it in items]
+    out = metrics.pooled(comparisons)
+    out.pop("log_mel_l1", None)  # the trainer's own log-mel L1 (RVC's mel) is eval/mel_l1
+    out.update(metrics.pitch_errors(comparisons))
+    return out

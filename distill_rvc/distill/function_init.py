@@ -188,12 +188,15 @@ def _out_index(plan, chosen, s_key: str, s_out: int, t_out: int) -> torch.Tensor
 
 
 # ----------------------------------------------------------------------------- the whole chain
-def calibration_crops(dataset, n_items: int = 48, frames: int = 64, seed: int = 1) -> list[SimpleNamespace]:
+def calibration_crops(dataset, n_items: int = 48, frames: int = 64, seed: int = 1,
+                      indices: list[int] | None = None) -> list[SimpleNamespace]:
     """Random crops of `frames` frames from up to `n_items` segments of `dataset` (shorter ones are
-    skipped), each with phone [1, T, C], lengths [1], pitch [1, T], pitchf [1, T]."""
+    skipped), each with phone [1, T, C], lengths [1], pitch [1, T], pitchf [1, T]; `indices`: the
+    segments to draw from (default: all; teach passes the training split, never the held-out one)."""
     g = torch.Generator().manual_seed(seed)
+    pool = list(range(len(dataset))) if indices is None else list(indices)
     crops = []
-    for i in torch.randperm(len(dataset), generator=g)[:n_items].tolist():
+    for i in [pool[k] for k in torch.randperm(len(pool), generator=g)[:n_items].tolist()]:
         seg = dataset[i]
         n = seg.phone.shape[0]
         if n < frames:
@@ -215,6 +218,21 @@ def prior_latent(model: Synthesizer, item, noise: torch.Tensor, speaker: int = 0
     return model.flow(z_p, mask, g=model.emb_g(sid).unsqueeze(-1), reverse=True) * mask
 
 
+def refittable(student: Synthesizer, teacher: Synthesizer) -> dict[str, bool]:
+    """Which parts refit.py can refit layer by layer: those whose layers pair one to one with
+    the teacher's (same depth; for the decoder, an NSF ResBlock1 decoder with the teacher's
+    kernels, dilations and upsampling). A part that cannot keeps the data-driven channel choice."""
+    s, t = student.config, teacher.config
+    return {
+        "enc_p": s.n_layers == t.n_layers,
+        "flow": s.n_flows == t.n_flows and s.flow_wn_layers == t.flow_wn_layers,
+        "dec": (s.f0 and t.f0 and s.resblock == t.resblock == "1"
+                and tuple(s.resblock_kernel_sizes) == tuple(t.resblock_kernel_sizes)
+                and [list(d) for d in s.resblock_dilation_sizes] == [list(d) for d in t.resblock_dilation_sizes]
+                and tuple(s.upsample_rates) == tuple(t.upsample_rates)),
+    }
+
+
 @torch.no_grad()
 def function_init(student: Synthesizer, teacher: Synthesizer, cal: list, lam: float = 1e-3, enc_lam: float = 1e-2,
                   noise_seed: int = 100, anchor: bool = False) -> dict[str, torch.Tensor]:
@@ -226,9 +244,15 @@ def function_init(student: Synthesizer, teacher: Synthesizer, cal: list, lam: fl
     stats = activation_stats(teacher, cal)
     chosen = data_driven_choice(student, teacher, stats)
     init_with_choice(student, teacher, chosen)
-    fold_dropped_means(student, teacher, stats, chosen, prefixes=("dec.",))
-    rf.refit_encoder(student, teacher, cal, chosen, lam=enc_lam, anchor=anchor)
-    rf.refit_enc_flow(student, teacher, cal, lam=enc_lam, anchor=anchor)
+    fits = refittable(student, teacher)
+    if fits["dec"]:
+        fold_dropped_means(student, teacher, stats, chosen, prefixes=("dec.",))
+    if fits["enc_p"]:
+        rf.refit_encoder(student, teacher, cal, chosen, lam=enc_lam, anchor=anchor)
+    if fits["flow"]:
+        rf.refit_enc_flow(student, teacher, cal, lam=enc_lam, anchor=anchor)
+    if not fits["dec"]:
+        return chosen
     inter = teacher.config.inter_channels
     zs = []
     for i, c in enumerate(cal):
@@ -238,5 +262,26 @@ def function_init(student: Synthesizer, teacher: Synthesizer, cal: list, lam: fl
     return chosen
 
 
-__all__ = ["activation_stats", "calibration_crops", "prior_latent", "function_init",
+def init_on_data(student: Synthesizer, teacher: Synthesizer, dataset, spec, indices: list[int] | None = None) -> str:
+    """The recipe's student init (`spec`: its StudentSpec) on `dataset`'s segments `indices`;
+    returns the line teach logs. "magnitude" leaves `build_student`'s init as it is."""
+    import time
+
+    if spec.init != "function":
+        return "init       magnitude (init_from_teacher)"
+    if student.config.phone_proj_dim:
+        return "init       magnitude: the function init does not cover a phone projection yet"
+    cal = calibration_crops(dataset, spec.init_crops, indices=indices)
+    if not cal:
+        return "init       magnitude: no training segment has 64 frames for the function init"
+    began = time.perf_counter()
+    with torch.no_grad():
+        function_init(student, teacher, cal, lam=spec.init_ridge, enc_lam=spec.init_encoder_ridge)
+    skipped = [part for part, ok in refittable(student, teacher).items() if not ok]
+    note = (f"; {' and '.join(skipped)} keep the data's channel choice without refits, their depth or blocks differ"
+            if skipped else "")
+    return f"init       function-preserving on {len(cal)} crops of the data in {time.perf_counter() - began:.0f} s{note}"
+
+
+__all__ = ["init_on_data", "activation_stats", "calibration_crops", "prior_latent", "function_init",
            "data_driven_choice", "magnitude_choice", "init_with_choice", "fold_dropped_means"]

@@ -34,6 +34,7 @@ RECIPE_DIR: Traversable = files("distill_rvc") / "recipes"
 _FRACTION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*x\s*$")
 PRECISIONS = ("bf16", "fp16", "fp32")
 DEVICES = ("cuda", "cpu")
+STUDENT_INITS = ("function", "magnitude")
 
 Width = int | str  # an absolute count, or a fraction of the teacher's like "0.25x"
 
@@ -56,6 +57,10 @@ class StudentSpec:
     resblock_dilation_sizes: tuple[tuple[int, ...], ...] | None = None
     phone_proj_dim: int = 0  # >0: a Linear(phone_dim -> this) ahead of emb_phone
     phone_proj: str = "learned"  # "learned" or "fixed" (initialised from the teacher, then frozen)
+    init: str = "function"  # "function": channels chosen and layers refitted on the data; "magnitude": by weights
+    init_crops: int = 48  # calibration crops of 64 frames drawn from the dataset for the "function" init
+    init_ridge: float = 1e-3  # the decoder refits' ridge strength, relative to their inputs' energy
+    init_encoder_ridge: float = 1e-2  # the same for enc_p and the flow
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class TrainConfig:
     log_every: int = 10
     eval_items: int = 2  # held-out segments logged as audio and compared
     eval_frames: int = 200  # longest held-out input (frames)
+    eval_fidelity: bool = True  # MCD, F0 RMSE and V/UV of the held-out items in TensorBoard (WORLD analysis)
     seed: int = 1234
     speaker: int = 0  # speaker id fed to both models
     key: float = 0.0  # semitones added to the data's F0 (move a source into the teacher's range)
@@ -312,6 +318,12 @@ def _check_ranges(obj: Any, where: str, section: str) -> None:
             bad("phone_proj_dim", "must be 0 (off) or a width")
         if obj.phone_proj not in ("learned", "fixed"):
             bad("phone_proj", "must be \"learned\" or \"fixed\"")
+        if obj.init not in STUDENT_INITS:
+            bad("init", "must be \"function\" or \"magnitude\"")
+        if obj.init_crops < 1:
+            bad("init_crops", "must be at least 1")
+        if obj.init_ridge < 0 or obj.init_encoder_ridge < 0:
+            bad("init_ridge" if obj.init_ridge < 0 else "init_encoder_ridge", "must not be negative")
         if (obj.resblock_kernel_sizes and obj.resblock_dilation_sizes
                 and len(obj.resblock_kernel_sizes) != len(obj.resblock_dilation_sizes)):
             bad("resblock_dilation_sizes", "needs one list per kernel size")

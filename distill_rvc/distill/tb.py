@@ -77,9 +77,15 @@ class RunLogger:
         if planned_bytes:
             w.add_scalar("memory/planned_bytes", planned_bytes, step)
 
-    def eval(self, step: int, items: list[EvalItem], mel_l1: float) -> None:
+    def eval(self, step: int, items: list[EvalItem], mel_l1: float,
+             fidelity: dict[str, float | None] | None = None) -> None:
+        """The held-out evaluation: log-mel L1, the voice metrics (fidelity/: against steps, and
+        against wall time with TensorBoard's Relative axis), each item's audio and mels."""
         w = self.writer
         w.add_scalar("eval/mel_l1", mel_l1, step)
+        for name, value in (fidelity or {}).items():
+            if value is not None:
+                w.add_scalar(f"fidelity/{name}", value, step)
         for i, item in enumerate(items):
             w.add_audio(f"eval/{i}/teacher", item.teacher_audio.clamp(-1, 1)[None], step, self.sample_rate)
             w.add_audio(f"eval/{i}/student", item.student_audio.clamp(-1, 1)[None], step, self.sample_rate)

@@ -36,7 +36,9 @@ from ..options import resolve_device
 from .planner import MemoryPlan, plan_training
 from .recipes import Recipe, load_recipe
 from .student import build_student
-from .train_state import checkpoint_interval
+from .batches import split_eval
+from .function_init import init_on_data
+from .train_state import checkpoint_interval, checkpoints
 from .trainer import TrainResult, train
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class TeachResult:
     plan: MemoryPlan | None
     train: TrainResult
     out: Path  # the run folder: checkpoints, TensorBoard logs and the student
+    init: str = ""  # how the student was initialised (the `init` line of format_teach)
 
 
 def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = None,
@@ -101,7 +104,13 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
     teacher = load_model(teacher_path)
     dataset = dataset if dataset is not None else Dataset(data)
     _check_dataset(dataset, teacher, recipe)
-    student = build_student(teacher, recipe.student)
+    if callable(getattr(dataset, "check", None)):
+        dataset.check()  # a damaged cache is refused before the init reads it
+    if s.resume and checkpoints(out):  # a resumed run loads its student from the checkpoint
+        student, init_line = build_student(teacher, recipe.student, init=False), "init       from the checkpoint (resumed)"
+    else:
+        student, init_line = new_student(teacher, dataset, recipe)
+    log.debug(init_line)
 
     plan = None
     if s.check_budget:
@@ -141,7 +150,7 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
     log.info("wrote %s (%s)", saved.path, saved.format)
     loads = where_it_loads(saved.format, student.config, student.arch)
     return TeachResult(student_path=saved.path, format=saved.format, loads=loads, params=counts, plan=plan,
-                       train=result, out=out)
+                       train=result, out=out, init=init_line)
 
 
 def format_teach(result: TeachResult) -> str:
@@ -152,6 +161,7 @@ def format_teach(result: TeachResult) -> str:
         f"loads in   {result.loads.line()}",
         f"params     teacher {p['teacher']:,} -> student {p['student']:,} ({p['teacher'] / p['student']:.1f}x "
         "smaller; as they run, weight norm folded: `inspect` counts a file's stored g and v)",
+        *([result.init] if result.init else []),
         f"trained    {t.steps} steps in {t.seconds:.0f} s, micro-batch {t.micro_batch}",
         f"fidelity   held-out log-mel L1 vs teacher: {f['mel_l1_init']:.3f} at init -> {f['mel_l1']:.3f} "
         f"({f['mel_l1_ratio']:.2f}x)",
@@ -163,6 +173,14 @@ def format_teach(result: TeachResult) -> str:
                      f"({measured})")
     lines.append(f"logs       tensorboard --logdir {shlex.quote(str(result.out.parent))}")
     return "\n".join(lines)
+
+
+def new_student(teacher, dataset, recipe: Recipe):
+    """(the recipe's student for `teacher`, the init line): built, then initialised as the
+    recipe's `init` says on the segments of `dataset` that training uses (never the held-out ones)."""
+    student = build_student(teacher, recipe.student)
+    train_idx, _ = split_eval(dataset, recipe.train.eval_items, recipe.train.seed, recipe.train.segment_frames)
+    return student, init_on_data(student, teacher, dataset, recipe.student, train_idx)
 
 
 def default_out(teacher_path: str | Path, recipe: str | Path | Recipe) -> Path:

@@ -43,7 +43,7 @@ from ..memory import peak_rss_bytes
 from ..models import Synthesizer
 from ..options import resolve_device
 from .batches import Batch, Batches, eval_items, micro_batches, split_eval
-from .evaluate import evaluate
+from .evaluate import evaluate, fidelity
 from .losses import DistillLoss, capture
 from .recipes import LossConfig, TrainConfig
 from .tb import RunLogger, set_aside_stale_logs
@@ -282,7 +282,7 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
         stop.__enter__()
         if init_mel is None:
             init_mel, items = evaluate(session, evals, cfg.seed)
-            logger.eval(0, items, init_mel)
+            logger.eval(0, items, init_mel, fidelity(items, teacher.config.sr) if cfg.eval_fidelity else None)
             last_mel = init_mel
         for step in range(start + 1, cfg.steps + 1):
             t0 = time.perf_counter()
@@ -301,7 +301,7 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
                 logger.scalars(step, losses, micro, _peak_memory(device), planned_bytes)
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 last_mel, items = evaluate(session, evals, cfg.seed)
-                logger.eval(step, items, last_mel)
+                logger.eval(step, items, last_mel, fidelity(items, teacher.config.sr) if cfg.eval_fidelity else None)
             stopping = stop.signum is not None and step < cfg.steps
             if (step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping
                     or time.perf_counter() - last_save >= cfg.checkpoint_seconds):

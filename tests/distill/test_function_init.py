@@ -27,8 +27,8 @@ SPEC = StudentSpec(hidden_channels="0.5x", filter_channels="0.5x", gin_channels=
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """(a tiny teacher trained on synthetic speech, its training cache, a held-out cache)."""
-    from make_example_dataset import make_example_dataset
-    from make_tiny_teacher import TINY_CONFIG, make_tiny_teacher
+    from examples.make_example_dataset import make_example_dataset
+    from examples.make_tiny_teacher import TINY_CONFIG, make_tiny_teacher
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("function_init")

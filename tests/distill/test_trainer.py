@@ -6,7 +6,7 @@ import torch
 
 from distill_rvc import DistillRVCError, load_model
 from distill_rvc.distill.student import build_student
-from distill_rvc.distill.teach import TeachSettings, teach
+from distill_rvc.distill.teach import TeachSettings, new_student, teach
 from distill_rvc.distill.train_state import checkpoints
 from distill_rvc.distill.trainer import train
 from tests.fixtures.distill_helpers import quick_recipe
@@ -24,7 +24,8 @@ def test_teach_a_few_dozen_steps_brings_the_student_closer(tmp_path, teacher, ex
     from tests.fixtures import TINY_TEACHER
     from distill_rvc.inspect_model import inspect_model
 
-    recipe = quick_recipe("tiny", steps=30, batch_size=4, segment_frames=24, eval_frames=80, log_every=5)
+    recipe = quick_recipe("tiny", steps=30, batch_size=4, segment_frames=24, eval_frames=80, log_every=5,
+                          eval_fidelity=True)
     result = teach(TINY_TEACHER, example_data.root, tmp_path / "run", TeachSettings(recipe=recipe, progress=False))
     fid = result.train.fidelity
     # Held-out log-mel L1 (student vs teacher) at step 30 against step 0: measured 0.55-0.65.
@@ -46,6 +47,10 @@ def test_teach_a_few_dozen_steps_brings_the_student_closer(tmp_path, teacher, ex
         assert tag in tags["scalars"], tag
     assert [e.step for e in events.Scalars("loss/mel")] == [5, 10, 15, 20, 25, 30]
     assert events.Scalars("eval/mel_l1")[-1].value == pytest.approx(fid["mel_l1"], rel=1e-5)
+    for tag in ("fidelity/mcd_db", "fidelity/f0_rmse_cents", "fidelity/vuv_error", "fidelity/f0_gross_error"):
+        assert [e.step for e in events.Scalars(tag)] == [0, 30], tag
+    assert all(0 <= e.value <= 1 for e in events.Scalars("fidelity/vuv_error"))
+    assert all(0 < e.value < 40 for e in events.Scalars("fidelity/mcd_db"))
     audio = events.Audio("eval/0/student")[-1]
     assert audio.sample_rate == 40000 and audio.length_frames == 80 * 400
     image = events.Images("eval/0/mel")[-1]
@@ -179,7 +184,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path, teacher, exam
             if step == k + 3:
                 raise Killed
 
-        student = build_student(load_model(TINY_TEACHER), recipe.student)
+        student, _ = new_student(load_model(TINY_TEACHER), example_data, recipe)  # as teach builds it
         history = []
         with pytest.raises(Killed):
             train(student, load_model(TINY_TEACHER), example_data, recipe.train, recipe.loss, folder, device="cpu",
