@@ -28,6 +28,8 @@ Gross = frames voiced in both more than 20 % apart; fine = the RMSE of the other
     magnitude                as shipped      0        0     3.982  14.24  1522     25.4   92.8   76
     (init_from_teacher)                      20     165     2.412  13.83  1550      2.3   93.2   86
                                              50     332     1.112  11.07  1530      2.1   93.2   45
+                                             100    529     0.694  10.46  1592     11.5  100.0    –
+                                             200   1036     0.575   9.94  1465     22.0   89.0  137
     function_init            as shipped      0        0     0.454   4.13   169      7.9    2.1   43
     (48 crops, ridge to 0,                   20      92     0.425   4.53   211      2.5
     353-543 s)                               50     336     0.386   4.73   221      4.1
@@ -41,6 +43,14 @@ Gross = frames voiced in both more than 20 % apart; fine = the RMSE of the other
                              stft = 10       50     222     0.318   4.25   157      2.6    2.9   52
                                              100    344     0.340   4.35   264      3.9    4.7   58
                                              200    878     0.235   3.42   158      2.2    2.3   52
+    function_init            stft = 10       20     115     0.429   4.51   199      2.8    3.9   49
+                                             50     270     0.343   4.64   195      1.7    3.6   53
+                                             100    524     0.319   4.81   195      0.8    3.8   57
+                                             200    768     0.229   3.37   280      2.3    6.8   51
+    So stft = 10 is what lowers L1 and MCD (0.273 -> 0.229-0.235); features = 0 changes nothing
+    measurable (0.273 vs 0.272, 0.229 vs 0.235). The plain F0 RMSE swings 158-280 cents between runs
+    that agree on everything else: it is the gross-error rate (2-7 % of frames) times ~1200 cents,
+    at the floor of the measurement (harvest on this buzzy teacher), not a pitch the student misses.
     function_init, ridge towards the copy (--anchor), as shipped: step 0 0.495 / 4.06 dB / 115 cents /
         8.1 %, step 20 0.451 / 4.59 / 181 / 3.0 % (stopped: worse L1 than ridge towards zero)
 
