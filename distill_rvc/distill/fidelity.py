@@ -8,7 +8,7 @@
 On a buzzy teacher harvest flips octave on a few percent of frames under any perturbation
 (measured on the shared teacher: its own output plus noise at 40 dB SNR scores F0 RMSE 175
 cents, V/UV 5.9 %), and those flips dominate a plain RMSE in cents. So the F0 error is also
-split the usual way: the gross error rate (frames voiced in both more than GROSS_CENTS apart,
+split the usual way: the gross error rate (frames voiced in both more than metrics.GROSS_CENTS apart,
 i.e. 20 %) and the RMSE of the other frames; `floor` says what the measurement itself scores.
 
 Both models get the same content, pitch, speaker and prior noise (fixed per clip, drawn as the
@@ -26,7 +26,6 @@ from .. import metrics
 from ..models import Synthesizer
 from .batches import Batch, eval_items
 
-GROSS_CENTS = 1200 * float(np.log2(1.2))  # a 20 % F0 error (~316 cents), the usual gross-pitch-error threshold
 
 
 def spread_indices(dataset, n: int) -> list[int]:
@@ -88,12 +87,7 @@ class HeldOut:
 
     def _pooled(self, outs: list[np.ndarray]) -> dict[str, float | None]:
         comparisons = [metrics.compare_clip(t, s, self.sr) for t, s in zip(self.teacher_audio, outs)]
-        result = metrics.pooled(comparisons)
-        cents = np.abs(np.concatenate([c.cents for c in comparisons]))
-        fine = cents[cents <= GROSS_CENTS]
-        result["f0_gross_error"] = float((cents > GROSS_CENTS).mean()) if cents.size else None
-        result["f0_rmse_fine_cents"] = float(np.sqrt(np.mean(fine ** 2))) if fine.size else None
-        return result
+        return {**metrics.pooled(comparisons), **metrics.pitch_errors(comparisons)}
 
     def floor(self, snr_db: float = 40.0, seed: int = 0) -> dict[str, float | None]:
         """The metrics of the teacher's own audio plus white noise at `snr_db`: what the
