@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distill_rvc import Synthesizer, rvc_config  # noqa: E402
-from distill_rvc.distill.planner import macs_per_second  # noqa: E402
+from distill_rvc.memory import macs_per_second  # noqa: E402
 from distill_rvc.distill.recipes import list_recipes, load_recipe  # noqa: E402
 from distill_rvc.distill.student import student_config  # noqa: E402
 
