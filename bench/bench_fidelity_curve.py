@@ -70,15 +70,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared"
-TEACHER = SHARED / "teachers" / "ref_v2_40k.pth"
-if not TEACHER.is_file():
-    TEACHER = Path("/work/shared/teachers/ref_v2_40k.pth")
+sys.path.insert(0, str(ROOT / "bench"))
 
-
-def skip(why: str) -> None:
-    print(f"SKIP: {why}")
-    sys.exit(0)
+from shared_teacher import parse_args  # noqa: E402
 
 
 def fmt(v, spec: str) -> str:
@@ -94,10 +88,6 @@ def line(m: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--held", type=Path, required=True)
-    ap.add_argument("--teacher", type=Path, default=TEACHER)
-    ap.add_argument("--recipe", default="4gb")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--at", default="0,20,50,100,200", help="steps to measure at (comma-separated)")
     ap.add_argument("--batch", type=int, default=4)
@@ -117,12 +107,7 @@ def main() -> None:
                     help="override a [loss] value of the recipe (JSON value), e.g. features=0")
     ap.add_argument("--save", type=Path, help="write the curve as JSON here")
     ap.add_argument("--out", type=Path, help="the training's folder (default: a temporary one)")
-    args = ap.parse_args()
-    if not SHARED.is_dir() and not Path("/work/shared").is_dir():
-        skip("../shared is absent")
-    for p in (args.teacher, args.data / "manifest.json", args.held / "manifest.json"):
-        if not p.is_file():
-            skip(f"{p} is absent (the shared teacher and prepared caches are needed)")
+    args = parse_args(ap)
     torch.set_num_threads(args.threads)
 
     from distill_rvc.checkpoint import load_model

@@ -57,22 +57,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-TEACHER = ROOT.parent / "shared" / "teachers" / "ref_v2_40k.pth"
-if not TEACHER.is_file():
-    TEACHER = Path("/work/shared/teachers/ref_v2_40k.pth")
+sys.path.insert(0, str(ROOT / "bench"))
 
-
-def skip(why: str) -> None:
-    print(f"SKIP: {why}")
-    sys.exit(0)
+from shared_teacher import parse_args  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--held", type=Path, required=True)
-    ap.add_argument("--teacher", type=Path, default=TEACHER)
-    ap.add_argument("--recipe", default="4gb")
     ap.add_argument("--eval-frames", type=int, default=200)
     ap.add_argument("--eval-items", type=int, default=8)
     ap.add_argument("--cal-items", type=int, default=48)
@@ -82,10 +73,7 @@ def main() -> None:
     ap.add_argument("--enc-lam", type=float, default=1e-2, help="ridge strength of the enc_p/flow refits")
     ap.add_argument("--no-swaps", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated substrings of the method names to run")
-    args = ap.parse_args()
-    for p in (args.teacher, args.data / "manifest.json", args.held / "manifest.json"):
-        if not p.is_file():
-            skip(f"{p} is absent (the shared teacher and prepared caches are needed)")
+    args = parse_args(ap)
     torch.set_num_threads(args.threads)
     enc_lam = args.enc_lam
 
