@@ -51,6 +51,21 @@ Gross = frames voiced in both more than 20 % apart; fine = the RMSE of the other
     measurable (0.273 vs 0.272, 0.229 vs 0.235). The plain F0 RMSE swings 158-280 cents between runs
     that agree on everything else: it is the gross-error rate (2-7 % of frames) times ~1200 cents,
     at the floor of the measurement (harvest on this buzzy teacher), not a pitch the student misses.
+    6gb, function_init       as shipped      0        0     0.377   3.13   245      5.1    3.3   41
+    (334 s)                                  20      68     0.454   4.52   232      2.2    4.8   56
+                                             50     153     0.347   4.70   144      1.6    2.3   50
+                                             100    291     0.381   4.62   201      2.3    4.6   57
+                                             200    569     0.195   3.00   205      1.1    4.4   52
+    tiny, function_init      as shipped      0        0     2.663  14.39  1520      3.9   93.1   47
+    (73 s; enc_p and dec not                 20      36     1.419  13.72  1525      2.0   94.2  118
+    refitted: 4 layers vs 6,                 50      88     0.907  11.44  1528      2.0   94.0  152
+    ResBlock2 [3, 5] vs                      100    175     0.715  11.03  1580     11.5   99.2  113
+    ResBlock1 [3, 7, 11])                    200    326     0.646  10.69  1568      9.5   98.1  168
+    tiny, magnitude          as shipped      0        0     4.618  17.50  2006     91.6   90.6  225
+                                             20      26     3.765  15.09  1523      3.5   93.1   45
+                                             50      63     1.320  12.62  1527      2.3   93.2   45
+                                             100    123     0.802  11.37  1550      2.3   94.4   77
+                                             200    245     0.724  10.97  1536      2.9   94.6  105
     function_init, ridge towards the copy (--anchor), as shipped: step 0 0.495 / 4.06 dB / 115 cents /
         8.1 %, step 20 0.451 / 4.59 / 181 / 3.0 % (stopped: worse L1 than ridge towards zero)
 
