@@ -220,16 +220,13 @@ def prior_latent(model: Synthesizer, item, noise: torch.Tensor, speaker: int = 0
 
 def refittable(student: Synthesizer, teacher: Synthesizer) -> dict[str, bool]:
     """Which parts refit.py can refit layer by layer: those whose layers pair one to one with
-    the teacher's (same depth; for the decoder, an NSF ResBlock1 decoder with the teacher's
-    kernels, dilations and upsampling). A part that cannot keeps the data-driven channel choice."""
+    the teacher's (same depth; for the decoder, NSF and the teacher's upsampling: resblocks that
+    do not pair are fitted stage by stage). A part that cannot keeps the data-driven channel choice."""
     s, t = student.config, teacher.config
     return {
         "enc_p": s.n_layers == t.n_layers,
         "flow": s.n_flows == t.n_flows and s.flow_wn_layers == t.flow_wn_layers,
-        "dec": (s.f0 and t.f0 and s.resblock == t.resblock == "1"
-                and tuple(s.resblock_kernel_sizes) == tuple(t.resblock_kernel_sizes)
-                and [list(d) for d in s.resblock_dilation_sizes] == [list(d) for d in t.resblock_dilation_sizes]
-                and tuple(s.upsample_rates) == tuple(t.upsample_rates)),
+        "dec": bool(s.f0 and t.f0 and tuple(s.upsample_rates) == tuple(t.upsample_rates)),
     }
 
 
@@ -278,8 +275,8 @@ def init_on_data(student: Synthesizer, teacher: Synthesizer, dataset, spec, indi
     with torch.no_grad():
         function_init(student, teacher, cal, lam=spec.init_ridge, enc_lam=spec.init_encoder_ridge)
     skipped = [part for part, ok in refittable(student, teacher).items() if not ok]
-    note = (f"; {' and '.join(skipped)} keep the data's channel choice without refits, their depth or blocks differ"
-            if skipped else "")
+    note = (f"; {' and '.join(skipped)} {'keeps' if len(skipped) == 1 else 'keep'} the data's channel choice "
+            "without refits (not the teacher's depth)" if skipped else "")
     return f"init       function-preserving on {len(cal)} crops of the data in {time.perf_counter() - began:.0f} s{note}"
 
 

@@ -102,7 +102,9 @@ def refit_decoder(student: Synthesizer, teacher: Synthesizer, zs: list[tuple], c
     the teacher's kernel sizes, dilations and number of resblocks per stage (the 4gb recipe's)."""
     td, sd = teacher.dec, student.dec
     nk_t, nk_s = td.num_kernels, sd.num_kernels
-    assert nk_t == nk_s
+    t_cfg, s_cfg = teacher.config, student.config
+    pairwise = (t_cfg.resblock == s_cfg.resblock == "1" and nk_t == nk_s
+                and tuple(t_cfg.resblock_kernel_sizes) == tuple(s_cfg.resblock_kernel_sizes))
     g_t = teacher.emb_g(torch.zeros(1, dtype=torch.long)).unsqueeze(-1)
     g_s = student.emb_g(torch.zeros(1, dtype=torch.long)).unsqueeze(-1)
     z = torch.cat([a[0] for a in zs], 0)
@@ -125,6 +127,10 @@ def refit_decoder(student: Synthesizer, teacher: Synthesizer, zs: list[tuple], c
         noise_s = sd.noise_convs[i](src)
         _fit_transpose(sd.ups[i], xin_s, (y_t[:, idx] - noise_s), lam, max_rows, anchor)
         x_t, x_s = y_t, sd.ups[i](xin_s) + noise_s
+        if not pairwise:  # other resblocks: each student block's last conv fitted to the teacher's stage output
+            x_t, x_s = _fit_stage_blocks(td.resblocks[i * nk_t:(i + 1) * nk_t], sd.resblocks[i * nk_s:(i + 1) * nk_s],
+                                         x_t, x_s, idx, lam, max_rows, anchor)
+            continue
         xs_t, xs_s = 0, 0
         for j in range(nk_t):
             bt, bs = td.resblocks[i * nk_t + j], sd.resblocks[i * nk_s + j]
@@ -150,6 +156,30 @@ def refit_decoder(student: Synthesizer, teacher: Synthesizer, zs: list[tuple], c
         conv.bias.zero_()
         _fit_conv(conv, a_s, y_t, lam, max_rows, anchor)
         sd.conv_post.weight.copy_(conv.weight)  # conv_post has no bias: drop the fitted one (it is ~0)
+
+
+def _fit_stage_blocks(t_blocks, s_blocks, x_t: torch.Tensor, x_s: torch.Tensor, idx: torch.Tensor, lam: float,
+                      max_rows: int, anchor: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stage whose resblocks do not pair with the teacher's (ResBlock2, other kernels or
+    counts): the student's blocks run as they are up to their last conv, which is fitted so
+    that each block's output is the teacher's stage output (the mean of its blocks) at the
+    kept channels. Returns both stage outputs."""
+    target = sum(b(x_t) for b in t_blocks) / len(t_blocks)
+    outs = []
+    for block in s_blocks:
+        if hasattr(block, "convs"):  # ResBlock2: x += c(lrelu(x))
+            h = x_s
+            for c in block.convs[:-1]:
+                h = h + c(F.leaky_relu(h, LRELU_SLOPE))
+            a, last = F.leaky_relu(h, LRELU_SLOPE), block.convs[-1]
+        else:  # ResBlock1: x += c2(lrelu(c1(lrelu(x))))
+            h = x_s
+            for c1, c2 in list(zip(block.convs1, block.convs2))[:-1]:
+                h = h + c2(F.leaky_relu(c1(F.leaky_relu(h, LRELU_SLOPE)), LRELU_SLOPE))
+            a, last = F.leaky_relu(block.convs1[-1](F.leaky_relu(h, LRELU_SLOPE)), LRELU_SLOPE), block.convs2[-1]
+        _fit_conv(last, a, target[:, idx] - h, lam, max_rows, anchor)
+        outs.append(h + last(a))
+    return target, sum(outs) / len(outs)
 
 
 # ----------------------------------------------------------------------------- enc_p / flow refit
