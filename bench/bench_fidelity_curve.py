@@ -56,11 +56,14 @@ Gross = frames voiced in both more than 20 % apart; fine = the RMSE of the other
                                              50     153     0.347   4.70   144      1.6    2.3   50
                                              100    291     0.381   4.62   201      2.3    4.6   57
                                              200    569     0.195   3.00   205      1.1    4.4   52
-    tiny, function_init      as shipped      0        0     2.663  14.39  1520      3.9   93.1   47
-    (73 s; enc_p and dec not                 20      36     1.419  13.72  1525      2.0   94.2  118
-    refitted: 4 layers vs 6,                 50      88     0.907  11.44  1528      2.0   94.0  152
-    ResBlock2 [3, 5] vs                      100    175     0.715  11.03  1580     11.5   99.2  113
-    ResBlock1 [3, 7, 11])                    200    326     0.646  10.69  1568      9.5   98.1  168
+    tiny, function_init      as shipped      0        0     0.852   7.34   372      7.1    9.0   77
+    (49 s; dec fitted stage                  20      29     0.744   7.47   314     11.5    5.5   76
+    by stage: ResBlock2 [3, 5]               50      68     0.641   7.47   504     10.1   14.0   83
+    vs ResBlock1 [3, 7, 11];                 100    135     0.506   6.82   260     11.6    6.4   85
+    enc_p not refitted: 4 vs 6)              200    269     0.484   6.49   279      8.9    6.9   82
+    tiny, data-driven channels only (no decoder refit; dropped):
+                                             0        0     2.663  14.39  1520      3.9   93.1   47
+                                             200    326     0.646  10.69  1568      9.5   98.1  168
     tiny, magnitude          as shipped      0        0     4.618  17.50  2006     91.6   90.6  225
                                              20      26     3.765  15.09  1523      3.5   93.1   45
                                              50      63     1.320  12.62  1527      2.3   93.2   45
