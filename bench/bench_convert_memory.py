@@ -27,29 +27,18 @@ sys.path.insert(0, str(ROOT))  # distill_rvc, examples and tests.fixtures
 MB = 1e6
 
 
-def _status(field: str) -> int | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 def _child(model: str, hubert: str, wav: str, out: str, chunk_s: float, queue) -> None:
     import torch
 
     from distill_rvc.chunking import ChunkSizes
     from distill_rvc.convert import ConvertSettings, convert
-    from distill_rvc.memory import peak_rss_bytes
+    from distill_rvc.memory import peak_rss_bytes, rss_bytes
 
     torch.set_num_threads(1)
-    before = _status("VmRSS") or peak_rss_bytes()
+    before = rss_bytes() or peak_rss_bytes()
     start = time.perf_counter()
     report = convert(model, hubert, wav, out, ConvertSettings(f0_method="dio", chunks=ChunkSizes.with_center(chunk_s)))
-    peak = _status("VmHWM") or peak_rss_bytes()
+    peak = peak_rss_bytes()  # VmHWM on Linux
     queue.put({"peak_rss_mb": peak / MB, "growth_mb": (peak - before) / MB, "wall_s": time.perf_counter() - start,
                "passes": report.timings.passes})
 

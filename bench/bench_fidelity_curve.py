@@ -135,6 +135,7 @@ def main() -> None:
     from distill_rvc.distill.recipes import load_recipe
     from distill_rvc.distill.student import build_student
     from distill_rvc.distill.trainer import train
+    from distill_rvc.safe_load import safe_torch_load
 
     def overrides(pairs: list[str]) -> dict:
         return {k: json.loads(v) for k, v in (p.split("=", 1) for p in pairs)}
@@ -160,7 +161,7 @@ def main() -> None:
     torch.manual_seed(0)
     if args.init_cache and args.init_cache.is_file():
         student = build_student(teacher, recipe.student, init=False)
-        student.load_state_dict(torch.load(args.init_cache))
+        student.load_state_dict(safe_torch_load(args.init_cache, what="initialised student (--init-cache)"))
         init_note = f"{args.init} init loaded from {args.init_cache}"
     elif args.init == "function":
         student = build_student(teacher, recipe.student, init=False)

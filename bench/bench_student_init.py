@@ -81,6 +81,7 @@ def main() -> None:
     from distill_rvc.data.dataset import Dataset
     from distill_rvc.distill import function_init as fi, refit as rf
     from distill_rvc.distill.batches import eval_items
+    from distill_rvc.distill.evaluate import item_noise
     from distill_rvc.distill.recipes import load_recipe
     from distill_rvc.distill.spectral import MelSpectrogram
     from distill_rvc.distill.student import build_student
@@ -92,21 +93,9 @@ def main() -> None:
     mel = MelSpectrogram.for_model(teacher.config)
     held = Dataset(args.held)
     items = eval_items(held, list(range(len(held)))[:args.eval_items], args.eval_frames, True)
-    cal_set = Dataset(args.data)
-    cal = []
-    g = torch.Generator().manual_seed(1)
-    for i in torch.randperm(len(cal_set), generator=g)[:args.cal_items].tolist():
-        seg = cal_set[i]
-        n = seg.phone.shape[0]
-        if n < args.cal_frames:
-            continue
-        s = int(torch.randint(0, n - args.cal_frames + 1, (1,), generator=g))
-        sl = slice(s, s + args.cal_frames)
-        cal.append(argparse.Namespace(phone=seg.phone[None, sl].float(), lengths=torch.tensor([args.cal_frames]),
-                                      pitch=seg.pitch[None, sl].long(), pitchf=seg.pitchf[None, sl].float()))
+    cal = fi.calibration_crops(Dataset(args.data), args.cal_items, args.cal_frames)
     inter = teacher.config.inter_channels
-    noises = [torch.randn(1, inter, it.phone.shape[1], generator=torch.Generator().manual_seed(7919 * (i + 1)))
-              for i, it in enumerate(items)]
+    noises = [item_noise(i, 0, inter, it.phone.shape[1]) for i, it in enumerate(items)]
     sid = torch.zeros(1, dtype=torch.long)
 
     @torch.no_grad()

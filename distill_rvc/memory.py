@@ -263,10 +263,15 @@ def _proc_status(field: str) -> int | None:
     return None
 
 
+def rss_bytes() -> int | None:
+    """This process's resident set now (VmRSS; None where there is no /proc)."""
+    return _proc_status("VmRSS")
+
+
 def _reset_peak_rss() -> int:
     """The resident set now; on Linux the peak is also reset here (clear_refs 5), so that the
     imports' own peak does not hide a smaller model's."""
-    now = _proc_status("VmRSS")
+    now = rss_bytes()
     if now is not None:
         try:
             with open("/proc/self/clear_refs", "w", encoding="ascii") as f:

@@ -97,13 +97,17 @@ class Dataset(torch.utils.data.Dataset):
     def check(self) -> None:
         """Refuse a damaged cache up front: every segment's files present, readable to their
         end, and of the shapes the manifest says. Only the .npy headers are read (memory-mapped),
-        so this costs a few file opens per segment, not the data."""
+        so this costs a few file opens per segment, not the data; a second call on the same
+        Dataset (teach checks before its init reads the cache, the trainer before step 1) is free."""
+        if getattr(self, "_checked", False):
+            return
         for seg in self.segments:
             problem = self._problem(seg)
             if problem:
                 raise DistillRVCError(
                     f"{self.root}: segment {seg.get('id')} (from {seg.get('source', '?')}): {problem}; the cache is "
                     "damaged: run `distill-rvc prepare` on the same audio into a new --out folder")
+        self._checked = True
 
     def _problem(self, seg: dict[str, Any]) -> str | None:
         sid = str(seg.get("id", ""))

@@ -46,6 +46,11 @@ class EvalSession(Protocol):
     precision: _Precision
 
 
+def item_noise(i: int, seed: int, channels: int, frames: int) -> torch.Tensor:
+    """The fixed standard-normal prior noise [1, channels, frames] of held-out item `i`."""
+    return torch.randn(1, channels, frames, generator=torch.Generator().manual_seed(seed + 7919 * (i + 1)))
+
+
 @torch.no_grad()
 def evaluate(session: EvalSession, items: list[Batch], seed: int) -> tuple[float, list[EvalItem]]:
     """Mean log-mel L1 (student vs teacher) over held-out items, with a fixed prior noise per
@@ -55,9 +60,7 @@ def evaluate(session: EvalSession, items: list[Batch], seed: int) -> tuple[float
     out, total = [], 0.0
     try:
         for i, item in enumerate(items):
-            t = item.phone.shape[1]
-            g = torch.Generator().manual_seed(seed + 7919 * (i + 1))
-            noise = torch.randn(1, teacher.config.inter_channels, t, generator=g)
+            noise = item_noise(i, seed, teacher.config.inter_channels, item.phone.shape[1])
             item = Batch(item.phone, item.lengths, item.pitch, item.pitchf,
                          torch.full((1,), session.train_cfg.speaker, dtype=torch.long), noise, None)
             t_in, s_in = item.to(session.device, session.precision.teacher_dtype), item.to(session.device)

@@ -25,6 +25,7 @@ import torch
 from .. import metrics
 from ..models import Synthesizer
 from .batches import Batch, eval_items
+from .evaluate import item_noise
 
 
 
@@ -56,8 +57,7 @@ class HeldOut:
         self.speaker = speaker
         self.items = eval_items(dataset, spread_indices(dataset, items), frames, teacher.config.f0)
         inter = teacher.config.inter_channels
-        self.noises = [torch.randn(1, inter, it.phone.shape[1], generator=torch.Generator().manual_seed(
-            seed + 7919 * (i + 1))) for i, it in enumerate(self.items)]
+        self.noises = [item_noise(i, seed, inter, it.phone.shape[1]) for i, it in enumerate(self.items)]
         self.teacher_audio = [self._audio(teacher, it, n) for it, n in zip(self.items, self.noises)]
 
     @torch.no_grad()

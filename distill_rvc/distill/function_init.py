@@ -21,6 +21,7 @@ Not wired into `teach` yet: the default init is unchanged.
 """
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from types import SimpleNamespace
 
@@ -261,9 +262,7 @@ def function_init(student: Synthesizer, teacher: Synthesizer, cal: list, lam: fl
 
 def init_on_data(student: Synthesizer, teacher: Synthesizer, dataset, spec, indices: list[int] | None = None) -> str:
     """The recipe's student init (`spec`: its StudentSpec) on `dataset`'s segments `indices`;
-    returns the line teach logs. "magnitude" leaves `build_student`'s init as it is."""
-    import time
-
+    returns the line teach prints. "magnitude" leaves `build_student`'s init as it is."""
     if spec.init != "function":
         return "init       magnitude (init_from_teacher)"
     if student.config.phone_proj_dim:

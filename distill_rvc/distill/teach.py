@@ -110,7 +110,6 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
         student, init_line = build_student(teacher, recipe.student, init=False), "init       from the checkpoint (resumed)"
     else:
         student, init_line = new_student(teacher, dataset, recipe)
-    log.debug(init_line)
 
     plan = None
     if s.check_budget:
