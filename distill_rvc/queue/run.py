@@ -34,7 +34,7 @@ from ..distill.train_state import checkpoints
 from ..errors import DistillRVCError
 from .state import QueueLock, QueueState
 from .summary import Row, write_summary
-from .voices import TEACH_KEYS, Voice, read_voices
+from .voices import Voice, read_voices
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,6 @@ class TeachManySettings:
         for key, value in (("steps", self.steps), ("batch_size", self.batch_size)):
             if value is not None and value < 1:
                 raise DistillRVCError(f"--{key.replace('_', '-')} must be at least 1, got {value}")
-        assert set(self.overrides()) <= set(TEACH_KEYS)
 
 
 @dataclass
@@ -106,7 +105,7 @@ def teach_many(source: str | Path, out: str | Path, settings: TeachManySettings 
                 for i, voice in enumerate(voices, 1):
                     _turn(voice, f"voice {voice.name} ({i}/{len(voices)})", state, out, s)
         except KeyboardInterrupt as e:
-            stopped = e if isinstance(e, QueueStopped) else QueueStopped(getattr(e, "signum", signal.SIGINT), str(e))
+            stopped = e if isinstance(e, QueueStopped) else QueueStopped(signal.SIGINT, str(e) or "stopped by SIGINT")
             write_summary(out, [_row(v, state.record(v.name), out) for v in voices])
             raise stopped from None
     rows = [_row(v, state.record(v.name), out) for v in voices]
@@ -133,14 +132,14 @@ def _turn(voice: Voice, label: str, state: QueueState, out: Path, s: TeachManySe
     state.save()
     began = time.perf_counter()
     try:
-        result = teach(voice.teacher, voice.data, out / voice.name,
-                       replace(voice.settings, resume=True, progress=s.progress))
-    except KeyboardInterrupt as e:
+        run = out / voice.name  # resume where it has checkpoints (the same as resume=True, minus a log line)
+        result = teach(voice.teacher, voice.data, run,
+                       replace(voice.settings, resume=bool(checkpoints(run)), progress=s.progress))
+    except KeyboardInterrupt as e:  # a signal: teach saved a checkpoint if it was training
         rec["seconds"] += time.perf_counter() - began
-        rec["note"] = f"stopped: {e}"
+        rec["note"] = str(e) or "stopped by SIGINT"
         state.save()
-        log.info("%s: %s", label, rec["note"])
-        raise
+        raise QueueStopped(getattr(e, "signum", signal.SIGINT), f"{label}: {rec['note']}") from None
     except Exception as e:  # the queue goes on; the reason stays with the voice
         rec.update(status="failed", error=_reason(e, out / voice.name))
         log.warning("%s: failed: %s", label, rec["error"])
@@ -155,7 +154,7 @@ def _reason(e: Exception, run: Path) -> str:
     """One line: a DistillRVCError's message; anything else with its type, and the traceback
     written to run/error.txt."""
     if isinstance(e, DistillRVCError):
-        return str(e)
+        return " ".join(str(e).split())  # one line in the table, whatever the message
     first = (str(e).strip().splitlines() or [""])[0][:200]
     line = f"{type(e).__name__}: {first}" if first else type(e).__name__
     try:

@@ -95,7 +95,7 @@ def test_a_killed_queue_resumes_where_it_stopped_and_reports_the_broken_voice(fo
     proc = _cli([str(toml), "--out", str(out)], cwd=tmp_path)
     _, err = _kill_while_training(proc, out / "two", signal.SIGTERM)
     assert proc.returncode == 143, err
-    assert "interrupted: stopped by SIGTERM after step" in err and "run the same command to continue" in err, err
+    assert "interrupted: voice two (2/3): stopped by SIGTERM after step" in err and "run the same command to continue" in err, err
     assert "Traceback" not in err
     state = _state(out)
     assert [state[v]["status"] for v in ("one", "two", "three")] == ["done", "running", "pending"]
@@ -160,7 +160,7 @@ def test_a_failing_voice_is_recorded_and_the_queue_goes_on(folder, tmp_path, mon
 
     def fake_teach(teacher, data, out, settings):
         calls.append(out.name)
-        assert settings.resume and settings.steps is None and str(settings.recipe).endswith("quick.toml")
+        assert not settings.resume and settings.steps is None and str(settings.recipe).endswith("quick.toml")
         if out.name == "bug":
             raise ValueError("boom\nsecond line")
         if out.name == "user":
@@ -172,6 +172,7 @@ def test_a_failing_voice_is_recorded_and_the_queue_goes_on(folder, tmp_path, mon
     with pytest.raises(QueueStopped) as stopped:
         teach_many(toml, out, TeachManySettings(progress=False))
     assert stopped.value.exit_code == 130 and calls == ["bug", "user", "ctrl"]
+    assert str(stopped.value) == "voice ctrl (3/3): stopped by SIGINT"
     state = _state(out)
     assert state["bug"]["error"] == f"ValueError: boom (traceback in {out / 'bug' / 'error.txt'})"
     assert "second line" in (out / "bug" / "error.txt").read_text()
