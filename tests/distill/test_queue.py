@@ -257,3 +257,35 @@ def test_a_folder_of_teachers_and_datasets_and_the_lock(tmp_path):
     (tmp_path / "o" / "queue.lock").write_text(f"{os.getppid()}\n")  # a live process holds it
     with pytest.raises(DistillRVCError, match=f"another teach-many \\(pid {os.getppid()}\\) is running"):
         teach_many(tmp_path, tmp_path / "o", TeachManySettings(recipe="tiny"))
+
+
+def test_missing_files_fail_their_voice_not_the_queue(folder, tmp_path):
+    toml = _voices_toml(folder.path, _voice("nodata", "good.pth", "no-such-data"),
+                        _voice("noteacher", "gone.pth", folder.data))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["teach-many", str(toml), "--out", str(out), "--quiet"])
+    assert result.exit_code == 3 and "Traceback" not in result.output, result.output
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:3]}
+    assert "not a prepared dataset (no manifest.json)" in rows["nodata"], result.output
+    assert f"{folder.path / 'gone.pth'}: no such file" in rows["noteacher"], result.output
+    assert "0 of 2 voices done, 2 failed" in result.output
+
+
+def test_sigterm_outside_training_stops_the_queue(folder, tmp_path, monkeypatch):
+    """SIGTERM while a voice loads (teach's own handler is not yet on) still stops the queue
+    with 143, the voice left running for the rerun, and the summary written."""
+    toml = _voices_toml(folder.path, _voice("one", "good.pth", folder.data), _voice("two", "good.pth", folder.data))
+
+    def loading(*args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("SIGTERM did not stop the queue")
+
+    monkeypatch.setattr(queue_run, "teach", loading)
+    out = tmp_path / "out"
+    with pytest.raises(QueueStopped) as stopped:
+        teach_many(toml, out, TeachManySettings(progress=False))
+    assert stopped.value.exit_code == 143 and str(stopped.value) == "voice one (1/2): stopped by SIGTERM"
+    assert [v["status"] for v in _state(out).values()] == ["running", "pending"]
+    assert "| one | running |" in (out / "summary.md").read_text()
+    assert signal.getsignal(signal.SIGTERM) is not queue_run._sigterm_stops._stop  # handler put back
