@@ -12,6 +12,7 @@ CLI prints:
     prepare(audio_dir, out, hubert)               recordings -> a training cache
     import_rvc_logs(exp_dir, out)                 an RVC logs/<exp> folder -> a training cache
     teach(teacher, data, out)                     distil a student
+    teach_many(voices, out)                       distil many voices in turn, resumable (a VOICES.toml)
     prune(model, out)                             prune a model's channels
     compare(teacher, student, audio, hubert, out) the student beside the teacher: report.md/json
     convert(model, hubert, src, dst)              wav -> wav in the model's voice
@@ -37,6 +38,7 @@ from .inspect_model import InspectResult, InspectSettings, format_inspect, inspe
 from .models import Synthesizer
 from .onnx.export import ExportResult, ExportSettings, export_onnx, format_export
 from .prune import PruneReport, PruneSettings, format_prune, prune
+from .queue import TeachManyResult, TeachManySettings, format_teach_many, teach_many
 
 __all__ = [
     "DistillRVCError", "SynthConfig", "Synthesizer", "load_model", "read_checkpoint", "rvc_config", "save_model",
@@ -44,6 +46,7 @@ __all__ = [
     "PrepareResult", "PrepareSettings", "format_prepare", "prepare",
     "ImportRVCLogsResult", "ImportRVCLogsSettings", "format_import_rvc_logs", "import_rvc_logs",
     "TeachResult", "TeachSettings", "format_teach", "teach",
+    "TeachManyResult", "TeachManySettings", "format_teach_many", "teach_many",
     "PruneReport", "PruneSettings", "format_prune", "prune",
     "CompareResult", "CompareSettings", "compare", "format_compare",
     "ConvertResult", "ConvertSettings", "convert", "format_convert",
