@@ -75,6 +75,10 @@ class ConvertSettings:
         """Refuse values RVC's pipeline has no meaning for, naming the option."""
         if self.f0_method not in F0_METHODS:
             raise DistillRVCError(f"unknown F0 method {self.f0_method!r}; use one of {', '.join(F0_METHODS)}")
+        if self.f0_method == "fcpe":  # no weights: one line now, not after the model and encoder are loaded
+            from .features.fcpe import find_fcpe
+
+            find_fcpe(self.fcpe)
         if not 0.0 <= self.index_rate <= 1.0:
             raise DistillRVCError(f"--index-rate {self.index_rate} is outside 0..1")
         if not 0.0 <= self.protect <= 0.5:
