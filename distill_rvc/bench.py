@@ -104,7 +104,8 @@ def bench(models: list[str | Path], settings: BenchSettings | None = None) -> Be
             res["batch"] = {"items": batch, "item_s": 1.0, "wall_s": m, "x_realtime": batch / m,
                             "batched": b.info.format == "torch"}
 
-        for res, stream in zip(results, _stream(backends, encoder, (s.f0_method, s.fcpe), s.chunk_s, s.context_s, runs, warmup)):
+        streams = _stream(backends, encoder, (s.f0_method, s.fcpe), s.chunk_s, s.context_s, runs, warmup)
+        for res, stream in zip(results, streams):
             res["stream"] = stream
 
     base = results[0]

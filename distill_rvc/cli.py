@@ -110,8 +110,8 @@ def prepare(audio_dir: str, hubert: str, version: str, f0_method: str, rmvpe: st
 
     Re-running resumes: finished files are skipped. Unusable files are reported by name and skipped.
     """
-    settings = PrepareSettings(version=version, f0_method=f0_method, sr=int(sr), rmvpe=rmvpe, fcpe=fcpe, device=device,
-                               window_s=window)
+    settings = PrepareSettings(version=version, f0_method=f0_method, sr=int(sr), rmvpe=rmvpe, fcpe=fcpe,
+                               device=device, window_s=window)
     click.echo(format_prepare(run_prepare(audio_dir, out, hubert, settings, progress=not quiet)))
 
 
@@ -279,9 +279,8 @@ def recipes(teacher: str | None, as_json: bool) -> None:
               help="Seed of the prior noise, so a conversion can be repeated exactly; -1 = fresh noise.")
 @quiet_option()
 def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: str | None, fcpe: str | None,
-            transpose: float,
-            sid: int, index: str | None, index_rate: float, protect: float, device: str, threads: int | None,
-            memory_gb: float, chunk_seconds: float | None, seed: int, quiet: bool) -> None:
+            transpose: float, sid: int, index: str | None, index_rate: float, protect: float, device: str,
+            threads: int | None, memory_gb: float, chunk_seconds: float | None, seed: int, quiet: bool) -> None:
     """Convert speech in --input into the voice of --model, as RVC does: content features and
     F0 of the input, optional retrieval from the voice's index, then the synthesizer.
 
@@ -289,8 +288,8 @@ def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: 
     both sides and short cross-fades, so memory stays bounded on any length. The output is a
     16-bit WAV at the model's sample rate with exactly the input's duration.
     """
-    settings = ConvertSettings(f0_method=f0_method, rmvpe=rmvpe, fcpe=fcpe, transpose=transpose, sid=sid, index=index,
-                               index_rate=index_rate, protect=protect, memory_gb=memory_gb,
+    settings = ConvertSettings(f0_method=f0_method, rmvpe=rmvpe, fcpe=fcpe, transpose=transpose, sid=sid,
+                               index=index, index_rate=index_rate, protect=protect, memory_gb=memory_gb,
                                chunks=ChunkSizes.from_option(chunk_seconds), seed=None if seed < 0 else seed)
     result = run_convert(model, hubert, src, dst, settings, device=device, threads=threads, progress=not quiet)
     click.echo(format_convert(result))
@@ -316,8 +315,8 @@ def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: 
 @click.option("--no-ort", is_flag=True, help="Skip onnxruntime timings (they export each .pth to ONNX first).")
 @quiet_option()
 def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_method: str, rmvpe: str | None,
-            fcpe: str | None, transpose: float, sid: int, max_clips: int, max_clip_seconds: float, threads: int, runs: int,
-            no_ort: bool, quiet: bool) -> None:
+            fcpe: str | None, transpose: float, sid: int, max_clips: int, max_clip_seconds: float, threads: int,
+            runs: int, no_ort: bool, quiet: bool) -> None:
     """Put --student beside --teacher on the same clips: size, MACs, CPU/GPU real-time factor
     (torch and onnxruntime), peak memory, and fidelity (log-mel L1, MCD, F0 RMSE, V/UV; SECS
     and DNSMOS when resemblyzer / speechmos are installed), with a one-line verdict against
@@ -326,8 +325,9 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
     Both models get identical inputs and noise. Anything that cannot be measured here (no
     GPU, a w-okada ONNX student's fidelity, ...) is null in report.json and explained in report.md.
     """
-    settings = CompareSettings(f0_method=f0_method, rmvpe=rmvpe, fcpe=fcpe, transpose=transpose, sid=sid, max_clips=max_clips,
-                               max_clip_s=max_clip_seconds, threads=threads, runs=runs, ort=not no_ort)
+    settings = CompareSettings(f0_method=f0_method, rmvpe=rmvpe, fcpe=fcpe, transpose=transpose, sid=sid,
+                               max_clips=max_clips, max_clip_s=max_clip_seconds, threads=threads, runs=runs,
+                               ort=not no_ort)
     click.echo(format_compare(run_compare(teacher, student, audio, hubert, out, settings, progress=not quiet)))
 
 
@@ -348,7 +348,8 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result here.")
 def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup: int, batch: int, chunk_s: float,
-          context_s: float, hubert: str | None, f0_method: str, fcpe: str | None, as_json: bool, out: str | None) -> None:
+          context_s: float, hubert: str | None, f0_method: str, fcpe: str | None, as_json: bool,
+          out: str | None) -> None:
     """Time models side by side: latency and real-time factor on 1 s and 10 s inputs, batch
     throughput, and streaming (time to first audio and per-chunk time for 0.5 s chunks).
 

@@ -1,7 +1,7 @@
 """The click options several commands share, one decorator each, and the CLI's value types.
 
     hubert_option(help, required)        --hubert PATH: RVC's content encoder
-    f0_options(help, methods, default)   --f0 METHOD (as f0_method), and --rmvpe / --fcpe PATH where rmvpe / fcpe is a method
+    f0_options(help, methods, default)   --f0 METHOD (as f0_method), --rmvpe / --fcpe PATH where those are methods
     device_option(default, help)         --device
     threads_option(help, default)        --threads N
     quiet_option(help)                   --quiet: no progress bar

@@ -202,12 +202,14 @@ def find_fcpe(path: str | Path | None = None) -> Path:
                 return Path(folder) / WHEEL_ASSET
     raise DistillRVCError(
         "--f0 fcpe needs the FCPE weights (fcpe_c_v001.pt): pass --fcpe PATH, set $DISTILL_RVC_FCPE, or "
-        "`pip install --no-deps torchfcpe==0.0.4` (its wheel ships them; `make install` does this)")
+        "`pip install --no-deps torchfcpe==0.0.4` (its wheel ships them; `make install` does this); "
+        "or use --f0 harvest or dio")
 
 
 def _fcpe_weights(path: Path, ckpt: object) -> tuple[FCPEConfig, dict[str, torch.Tensor]]:
     """The config and our state dict from a torchfcpe checkpoint ({model, config_dict, ...})."""
-    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict) and isinstance(ckpt.get("config_dict"), dict)):
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict)
+            and isinstance(ckpt.get("config_dict"), dict)):
         raise DistillRVCError(f"{path}: not an FCPE checkpoint (expected torchfcpe's {{model, config_dict}}); "
                               "pass torchfcpe's fcpe_c_v001.pt")
     cfg, model = ckpt["config_dict"], dict(ckpt["model"])

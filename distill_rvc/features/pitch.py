@@ -45,10 +45,11 @@ def extract_f0(audio_16k: np.ndarray, method: str = "harvest", *, rmvpe_path: st
                fcpe_path: str | Path | None = None, device: str = "cpu", filter_radius: int = 0) -> np.ndarray:
     """Mono 16 kHz audio [N] -> F0 in Hz, float32 [N // 160 + 1], 0 where unvoiced.
 
-    method: "harvest" (accurate, slow), "dio" (fast, rougher) or "rmvpe" (RVC's neural
+    method: "harvest" (accurate, slow), "dio" (fast, rougher), "rmvpe" (RVC's neural
     model; needs `rmvpe_path`, runs on `device`) or "fcpe" (torchfcpe's network, fp32 on
-    `device`; weights from `fcpe_path`, else $DISTILL_RVC_FCPE, else the torchfcpe wheel). `filter_radius` > 2 applies RVC's inference
-    median filter (kernel 3) to harvest; training extraction uses none (the default).
+    `device`; weights from `fcpe_path`, else $DISTILL_RVC_FCPE, else the torchfcpe wheel).
+    `filter_radius` > 2 applies RVC's inference median filter (kernel 3) to harvest; training
+    extraction uses none (the default).
     """
     if method not in F0_METHODS:
         raise DistillRVCError(f"unknown F0 method {method!r}; use one of {', '.join(F0_METHODS)}")
