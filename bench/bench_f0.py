@@ -16,23 +16,36 @@ With --model and --hubert, also the whole `convert` chain (content features + F0
 on the first --chain-seconds of that speech, per F0 method, side by side.
 FCPE needs its weights (--fcpe, $DISTILL_RVC_FCPE or the torchfcpe wheel).
 
-Measured 2026-12-02 on the shared dev machine (2 cores, shared with other jobs), 1 thread,
-torch 2.13 CPU, `python bench/bench_f0.py` (12 utterances, 45.1 s):
+Measured 2026-12-02 on the shared dev machine (2 cores, load ~15 from other jobs: the
+RTFs are slow in absolute terms, the ratios are side by side), 1 thread, torch 2.13 CPU,
+`python bench/bench_f0.py --model /work/shared/teachers/ref_v2_40k.pth --hubert /work/fid-data/hubert_a.pt`
+(12 espeak-ng utterances, six voices, 44.2 s):
 
     sweep vs truth    median c   p95 c   gross >50c   V/UV err
-      harvest             0.18    0.58       0.000      0.000
-      dio                 0.18    0.56       0.000      0.003
+      harvest             0.18    0.58       0.007      0.000
+      dio                 0.18    0.56       0.003      0.003
       fcpe                1.04    2.93       0.000      0.000
-    speech vs harvest (all six voices pooled)
-      dio                  SEE_DIO
-      fcpe                 SEE_FCPE
-    RTF at 1 thread (45.1 s of speech)
-      SEE_RTF
+    speech vs harvest (pooled)
+      dio                 0.01   10.70       0.038      0.167
+      fcpe                6.13  160.11       0.097      0.090
+    F0 alone, RTF at 1 thread (44.2 s)
+      harvest 0.941   dio 0.037 (x25.3)   fcpe 0.121 (x7.8 vs harvest)
+    whole convert chain, RTF at 1 thread (10 s)
+      ref_v2_40k.pth (full-size teacher):  harvest 6.47  dio 6.04 (x1.07)  fcpe 5.36 (x1.21)
+      examples/tiny_teacher.pth:           harvest 1.34  dio 0.69 (x1.95)  fcpe 0.73 (x1.84)
+        (`--model examples/tiny_teacher.pth --hubert /work/fid-data/hubert_a.pt --chain-only`)
 
-Per voice (fcpe vs harvest, median c / V/UV err) the bench prints one row each.
+dio agrees with harvest to 0.01 c because both are WORLD trackers refined by the same
+stonemask; its voicing differs on 17 % of frames, FCPE's on 9 %.
+Per voice, FCPE's median vs harvest is 4.4-10.4 c; the 95th percentiles (90-200 c, 1195 c on
+usf4 for dio and FCPE alike: octave disagreements with harvest) are where trackers disagree,
+and which one is right there is not measured here (no ground truth for speech).
+So `convert` defaults to fcpe: with a small synthesizer the chain is 1.8x faster than with
+harvest and real-time at 1 thread; accuracy on the known-F0 sweep stays at about a cent.
+`prepare` keeps harvest (the teachers here were trained on WORLD F0).
 
-Not for: RMVPE (no real weights here; bench_features.py times it at real size), or the
-conversion chain as a whole (bench.py / `distill-rvc bench`).
+Not for: RMVPE (no real weights here; bench_features.py times it at real size), or streaming
+and batch figures of models (`distill-rvc bench`).
 """
 from __future__ import annotations
 
@@ -97,6 +110,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="an RVC .pth: also time the whole convert chain per F0 method")
     ap.add_argument("--hubert", default=None, help="its content encoder (with --model)")
     ap.add_argument("--chain-seconds", type=float, default=10.0)
+    ap.add_argument("--chain-only", action="store_true", help="with --model: skip the accuracy and F0-only timing")
     ap.add_argument("--fcpe", default=None, help="fcpe_c_v001.pt [default: $DISTILL_RVC_FCPE, else the wheel]")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -106,13 +120,16 @@ def main() -> None:
         return extract_f0(x, method, fcpe_path=fcpe)
 
     print(f"# {cpu_name()}, {args.threads} thread(s), torch {torch.__version__}, fcpe: {fcpe}")
+    voices = speech(args.audio)
+    if args.chain_only and args.model and args.hubert:
+        audio = np.concatenate([u for us in voices.values() for u in us])
+        return chain(args.model, args.hubert, audio[: int(args.chain_seconds * 16000)], fcpe, args.runs, args.threads)
     header = f"  {'':<14} {'median c':>8} {'p95 c':>7} {'gross >50c':>11} {'V/UV err':>10}"
     x, true = sweep()
     print("sweep vs truth\n" + header)
     for m in METHODS:
         print(row(m, scores([f0(x, m)], [np.where(true > 0, true, 0)])))
 
-    voices = speech(args.audio)
     tracks = {m: {v: [f0(u, m) for u in us] for v, us in voices.items()} for m in METHODS}
     seconds = sum(len(u) for us in voices.values() for u in us) / 16000
     n = sum(len(us) for us in voices.values())

@@ -57,7 +57,7 @@ BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [
 class ConvertSettings:
     """Conversion options (RVC's names in brackets)."""
 
-    f0_method: str = "harvest"  # harvest, dio, rmvpe or fcpe (f0method)
+    f0_method: str = "fcpe"  # harvest, dio, rmvpe or fcpe (f0method); fcpe: bench/bench_f0.py
     rmvpe: str | Path | None = None  # rmvpe.pt for f0_method "rmvpe"
     fcpe: str | Path | None = None  # fcpe_c_v001.pt for "fcpe" (None: $DISTILL_RVC_FCPE, else the torchfcpe wheel)
     transpose: float = 0.0  # semitones (f0_up_key)
@@ -75,10 +75,6 @@ class ConvertSettings:
         """Refuse values RVC's pipeline has no meaning for, naming the option."""
         if self.f0_method not in F0_METHODS:
             raise DistillRVCError(f"unknown F0 method {self.f0_method!r}; use one of {', '.join(F0_METHODS)}")
-        if self.f0_method == "fcpe":  # no weights: one line now, not after the model and encoder are loaded
-            from .features.fcpe import find_fcpe
-
-            find_fcpe(self.fcpe)
         if not 0.0 <= self.index_rate <= 1.0:
             raise DistillRVCError(f"--index-rate {self.index_rate} is outside 0..1")
         if not 0.0 <= self.protect <= 0.5:
@@ -371,6 +367,10 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
     others = [model, hubert, settings.index, settings.rmvpe, settings.fcpe]
     for src_file, dst_file in pairs:
         refuse_overwrite(dst_file, [src_file, *others])
+    if settings.f0_method == "fcpe":  # no weights: one line now, not after the model and encoder are loaded
+        from .features.fcpe import find_fcpe
+
+        find_fcpe(settings.fcpe)
 
     device = str(resolve_device(device))  # the content encoder runs where the model does
     backend = open_backend(model, device, threads=threads)

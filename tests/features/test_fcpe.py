@@ -291,3 +291,16 @@ def test_cli_convert_with_fcpe_and_its_errors(hubert, tmp_path, monkeypatch):
         assert r.exit_code == 2 and "Traceback" not in r.output, r.output
         assert len(r.output.strip().splitlines()) == 1 and r.output.startswith("error: ") and message in r.output
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_cli_convert_without_weights_names_the_three_ways(tmp_path, monkeypatch):
+    import distill_rvc.features.fcpe as fcpe_module
+
+    sf.write(tmp_path / "in.wav", speech_like(16000, 1.0), 16000)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setattr(fcpe_module, "WHEEL_ASSET", Path("assets") / "not-shipped.pt")  # as if no wheel
+    r = CliRunner().invoke(cli, ["convert", "--model", str(TINY_TEACHER), "--hubert", str(tmp_path / "h.pt"),
+                                 "--f0", "fcpe", "--input", str(tmp_path / "in.wav"), "--output",
+                                 str(tmp_path / "out.wav")])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "--fcpe PATH" in r.output and f"${ENV_VAR}" in r.output and "torchfcpe==0.0.4" in r.output
