@@ -10,6 +10,7 @@ NAME ?= $(patsubst %.drvc,%,$(basename $(notdir $(MODEL))))
 install:  ## torch first (CPU build on these machines; pick a CUDA build yourself), then the package
 	$(PY) -m pip install torch==2.13.0
 	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --no-deps torchfcpe==0.0.4  # FCPE's weights only (--f0 fcpe); --no-deps: no torchaudio, no other torch
 
 test:  ## the default suite (CI runs this; real-size forward passes are behind -m slow)
 	$(PY) -m pytest -q

@@ -1,10 +1,11 @@
-"""CPU speed of the audio front end on one input: harvest, dio, rmvpe and the content encoder.
+"""CPU speed of the audio front end on one input: harvest, dio, rmvpe, fcpe and the content encoder.
 
     python bench/bench_features.py                    # 60 s of audio, 2 threads, 3 runs each
     python bench/bench_features.py --seconds 10 --threads 4 --runs 1
 
 RMVPE and the content encoder are real-size (RVC's rmvpe.pt: 90.4 M parameters; ContentVec /
-hubert_base.pt: 94.6 M) with random weights: speed does not depend on the values. Each
+hubert_base.pt: 94.6 M) with random weights: speed does not depend on the values. FCPE runs on
+its real weights (10.8 M; found as `--f0 fcpe` finds them); its accuracy is in bench_f0.py. Each
 extractor sees the whole input in one call. Prints one JSON line per extractor with the median
 time and "x_realtime" = seconds of audio per second of compute (above 1 is faster than real time).
 """
@@ -53,7 +54,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--only", nargs="*", default=["harvest", "dio", "rmvpe", "content-v2", "content-v1"])
+    ap.add_argument("--only", nargs="*", default=["harvest", "dio", "rmvpe", "fcpe", "content-v2", "content-v1"])
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -66,6 +67,7 @@ def main() -> None:
         "harvest": lambda x: extract_f0(x, "harvest"),
         "dio": lambda x: extract_f0(x, "dio"),
         "rmvpe": lambda x: rmvpe.infer(x),
+        "fcpe": lambda x: extract_f0(x, "fcpe"),
         "content-v2": lambda x: encoder.extract(x, "v2"),
         "content-v1": lambda x: encoder.extract(x, "v1"),
     }

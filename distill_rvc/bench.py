@@ -53,6 +53,7 @@ class BenchSettings:
     context_s: float = 1.0  # past audio sent along with each streaming chunk after the first
     hubert: str | Path | None = None  # with a content encoder, the stream figures include features and F0
     f0_method: str = "dio"  # F0 extractor of the stream figures (with `hubert`)
+    fcpe: str | Path | None = None  # fcpe_c_v001.pt for f0_method "fcpe" (None: the default lookup)
 
     def check(self) -> None:
         """Refuse threads, a device or counts that cannot be timed, naming the option."""
@@ -103,7 +104,8 @@ def bench(models: list[str | Path], settings: BenchSettings | None = None) -> Be
             res["batch"] = {"items": batch, "item_s": 1.0, "wall_s": m, "x_realtime": batch / m,
                             "batched": b.info.format == "torch"}
 
-        for res, stream in zip(results, _stream(backends, encoder, s.f0_method, s.chunk_s, s.context_s, runs, warmup)):
+        streams = _stream(backends, encoder, (s.f0_method, s.fcpe), s.chunk_s, s.context_s, runs, warmup)
+        for res, stream in zip(results, streams):
             res["stream"] = stream
 
     base = results[0]
@@ -132,7 +134,7 @@ def _describe(b: Backend) -> dict[str, Any]:
             "file_bytes": i.file_bytes, "latency_s": {}, "rtf": {}}
 
 
-def _stream(backends: list[Backend], encoder, f0_method: str, chunk_s: float, context_s: float, runs: int,
+def _stream(backends: list[Backend], encoder, f0: tuple[str, Any], chunk_s: float, context_s: float, runs: int,
             warmup: int) -> list[dict[str, Any]]:
     """Time to first audio (a chunk without context) and per steady chunk (with `context_s` before it)."""
     rng = np.random.default_rng(1)
@@ -145,7 +147,7 @@ def _stream(backends: list[Backend], encoder, f0_method: str, chunk_s: float, co
                 jobs.append(timed(_call(b, x), b.synchronize))
             else:
                 audio = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
-                jobs.append(timed(_pipeline(b, encoder, audio, f0_method), b.synchronize))
+                jobs.append(timed(_pipeline(b, encoder, audio, f0), b.synchronize))
     firsts = side_by_side(first_jobs, runs, warmup)
     steadies = side_by_side(steady_jobs, runs, warmup)
     for first, steady in zip(firsts, steadies):
@@ -154,7 +156,7 @@ def _stream(backends: list[Backend], encoder, f0_method: str, chunk_s: float, co
     return out
 
 
-def _pipeline(b: Backend, encoder, audio: np.ndarray, f0_method: str) -> Callable[[], Any]:
+def _pipeline(b: Backend, encoder, audio: np.ndarray, f0_choice: tuple[str, Any]) -> Callable[[], Any]:
     from .features.pitch import extract_f0
 
     def run() -> None:
@@ -162,7 +164,7 @@ def _pipeline(b: Backend, encoder, audio: np.ndarray, f0_method: str) -> Callabl
         t = feats.shape[1]
         pitch = pitchf = None
         if b.info.f0:
-            f0 = extract_f0(audio, f0_method)[:t].astype(np.float32)
+            f0 = extract_f0(audio, f0_choice[0], fcpe_path=f0_choice[1])[:t].astype(np.float32)
             pitchf = f0[None]
             pitch = coarse_pitch(f0)[None]
             feats = feats[:, : len(f0)]

@@ -1,7 +1,7 @@
 """The click options several commands share, one decorator each, and the CLI's value types.
 
     hubert_option(help, required)        --hubert PATH: RVC's content encoder
-    f0_options(help, methods, default)   --f0 METHOD (as f0_method), and --rmvpe PATH where rmvpe is a method
+    f0_options(help, methods, default)   --f0 METHOD (as f0_method), --rmvpe / --fcpe PATH where those are methods
     device_option(default, help)         --device
     threads_option(help, default)        --threads N
     quiet_option(help)                   --quiet: no progress bar
@@ -20,20 +20,28 @@ import click
 F = TypeVar("F", bound=Callable)
 
 HUBERT_HELP = "RVC's content encoder hubert_base.pt (ContentVec, fairseq format)."
-F0_HELP = "F0 extractor: harvest (accurate, slow), dio (fast, rougher), rmvpe (RVC's default; needs --rmvpe)."
+F0_HELP = ("F0 extractor: harvest (accurate, slow), dio (fast, rougher), rmvpe (RVC's default; needs --rmvpe), "
+           "fcpe (neural, fast on a CPU; weights from --fcpe or the torchfcpe wheel).")
+FCPE_HELP = ("torchfcpe's fcpe_c_v001.pt, for --f0 fcpe [default: $DISTILL_RVC_FCPE, else the installed torchfcpe "
+             "wheel's copy: pip install --no-deps torchfcpe==0.0.4].")
 
 
 def hubert_option(help: str = HUBERT_HELP, required: bool = True) -> Callable[[F], F]:
     return click.option("--hubert", required=required, default=None, type=click.Path(dir_okay=False), help=help)
 
 
-def f0_options(help: str = F0_HELP, methods: tuple[str, ...] = ("harvest", "dio", "rmvpe"),
+def f0_options(help: str = F0_HELP, methods: tuple[str, ...] = ("harvest", "dio", "rmvpe", "fcpe"),
                default: str = "harvest") -> Callable[[F], F]:
     f0 = click.option("--f0", "f0_method", type=click.Choice(list(methods)), default=default, show_default=True,
                       help=help)
     rmvpe = click.option("--rmvpe", type=click.Path(dir_okay=False), default=None,
                          help="RVC's rmvpe.pt, for --f0 rmvpe.")
-    return (lambda command: f0(rmvpe(command))) if "rmvpe" in methods else f0
+    fcpe = click.option("--fcpe", type=click.Path(dir_okay=False), default=None, help=FCPE_HELP)
+
+    def options(command: F) -> F:
+        command = fcpe(command) if "fcpe" in methods else command
+        return f0(rmvpe(command) if "rmvpe" in methods else command)
+    return options
 
 
 def device_option(default: str | None = "cpu", help: str = "cpu, cuda, cuda:1 or auto.") -> Callable[[F], F]:

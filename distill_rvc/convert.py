@@ -57,8 +57,9 @@ BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [
 class ConvertSettings:
     """Conversion options (RVC's names in brackets)."""
 
-    f0_method: str = "harvest"  # harvest, dio or rmvpe (f0method)
+    f0_method: str = "fcpe"  # harvest, dio, rmvpe or fcpe (f0method); fcpe: bench/bench_f0.py
     rmvpe: str | Path | None = None  # rmvpe.pt for f0_method "rmvpe"
+    fcpe: str | Path | None = None  # fcpe_c_v001.pt for "fcpe" (None: $DISTILL_RVC_FCPE, else the torchfcpe wheel)
     transpose: float = 0.0  # semitones (f0_up_key)
     sid: int = 0  # speaker id
     index: str | Path | None = None  # faiss .index of the voice's training features (file_index)
@@ -144,7 +145,8 @@ def chunk_inputs(audio_16k: np.ndarray, encoder: "ContentEncoder", backend: Back
         pitch = pitchf = None
         if info.f0:
             start = time.perf_counter()
-            f0 = extract_f0(piece, settings.f0_method, rmvpe_path=settings.rmvpe, device=_encoder_device(encoder),
+            f0 = extract_f0(piece, settings.f0_method, rmvpe_path=settings.rmvpe, fcpe_path=settings.fcpe,
+                            device=_encoder_device(encoder),
                             filter_radius=settings.filter_radius)  # [len(piece) // 160 + 1]
             pitchf = transpose_f0(f0, settings.transpose).astype(np.float32)
             timings.f0 += time.perf_counter() - start
@@ -362,9 +364,13 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
         elif dst.suffix.lower() != ".wav":
             raise DistillRVCError(f"{dst}: the output is written as WAV; name it .wav (or give a folder)")
         pairs = [(src, dst)]
-    others = [model, hubert, settings.index, settings.rmvpe]
+    others = [model, hubert, settings.index, settings.rmvpe, settings.fcpe]
     for src_file, dst_file in pairs:
         refuse_overwrite(dst_file, [src_file, *others])
+    if settings.f0_method == "fcpe":  # no weights: one line now, not after the model and encoder are loaded
+        from .features.fcpe import find_fcpe
+
+        find_fcpe(settings.fcpe)
 
     device = str(resolve_device(device))  # the content encoder runs where the model does
     backend = open_backend(model, device, threads=threads)

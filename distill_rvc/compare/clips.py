@@ -68,7 +68,7 @@ def clip_features(clips: list[Clip], teacher: Backend, encoder, s: CompareSettin
     """Features and F0 of each clip as `convert` computes them for the teacher (seed 0 noise)."""
     timings = Timings()
     conv = Converter(teacher, encoder, ConvertSettings(
-        f0_method=s.f0_method, rmvpe=s.rmvpe, transpose=s.transpose, sid=s.sid, chunks=s.chunks,
+        f0_method=s.f0_method, rmvpe=s.rmvpe, fcpe=s.fcpe, transpose=s.transpose, sid=s.sid, chunks=s.chunks,
         memory_gb=s.memory_gb, seed=0))
     return ClipFeatures(clips, [list(conv.chunks(a, timings)) for _, a in clips], timings)
 

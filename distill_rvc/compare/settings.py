@@ -20,6 +20,7 @@ MEM_SECONDS = 10.0  # input length of the peak memory passes
 class CompareSettings:
     f0_method: str = "harvest"
     rmvpe: str | Path | None = None
+    fcpe: str | Path | None = None  # for f0_method "fcpe" (None: $DISTILL_RVC_FCPE, else the torchfcpe wheel)
     transpose: float = 0.0
     sid: int = 0
     max_clips: int = 8

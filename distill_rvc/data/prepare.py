@@ -53,9 +53,10 @@ class PrepareSettings:
     """How the recordings become training data: the teacher's version and rate, the F0 extractor."""
 
     version: str = "v2"  # the teacher's: v1 = 256-d content features (layer 9), v2 = 768-d (layer 12)
-    f0_method: str = "harvest"  # harvest, dio or rmvpe
+    f0_method: str = "harvest"  # harvest, dio, rmvpe or fcpe
     sr: int = 40000  # the teacher's sample rate; target audio is stored at it
     rmvpe: str | Path | None = None  # rmvpe.pt, for f0_method "rmvpe"
+    fcpe: str | Path | None = None  # fcpe_c_v001.pt for "fcpe" (None: $DISTILL_RVC_FCPE, else the torchfcpe wheel)
     device: str = "auto"  # where the content encoder and RMVPE run
     window_s: float = WINDOW_S  # segment length (RVC: 3.7; 3.0 for GPUs of 4 GB or less)
 
@@ -139,6 +140,7 @@ def prepare(audio_dir: str | Path, out: str | Path, hubert: str | Path, settings
     from tqdm import tqdm
 
     from ..features.content import load_content_encoder
+    from ..features.fcpe import find_fcpe
 
     settings = settings or PrepareSettings()
     device = str(resolve_device(settings.device))  # first, then the folder, then the rest: as the CLI always did
@@ -152,15 +154,18 @@ def prepare(audio_dir: str | Path, out: str | Path, hubert: str | Path, settings
     if not files:
         raise DistillRVCError(f"{audio_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
     make_folder(out / "segments")  # a read-only or blocked cache folder: one line, before any work
+    fcpe = find_fcpe(settings.fcpe) if f0_method == "fcpe" else None
     encoder = load_content_encoder(hubert, device=device)
     dim = encoder.dim(version)
-    if f0_method == "rmvpe":  # load (and validate) it once, before any file is processed
-        extract_f0(np.zeros(1600, dtype=np.float32), "rmvpe", rmvpe_path=rmvpe, device=device)
+    if f0_method in ("rmvpe", "fcpe"):  # load (and validate) it once, before any file is processed
+        extract_f0(np.zeros(1600, dtype=np.float32), f0_method, rmvpe_path=rmvpe, fcpe_path=fcpe, device=device)
     extractor: dict[str, Any] = {
         "tool": "distill-rvc prepare",
         "content_encoder": {"file": Path(hubert).name, "sha256": file_sha256(hubert, 16)},
         "f0_method": f0_method,
         "rmvpe": {"file": Path(rmvpe).name, "sha256": file_sha256(rmvpe, 16)} if f0_method == "rmvpe" else None,
+        # only with fcpe, so caches prepared before fcpe existed still resume
+        **({"fcpe": {"file": fcpe.name, "sha256": file_sha256(fcpe, 16)}} if fcpe is not None else {}),
         "preprocess": {"highpass_hz": 48, "highpass": "butterworth order 5, causal", "slicer": asdict(SlicerSettings()),
                        "window_s": window_s, "overlap_s": OVERLAP_S, "max_peak": MAX_PEAK,
                        "loudness": {"max": LOUDNESS_MAX, "alpha": LOUDNESS_ALPHA}},
@@ -173,7 +178,7 @@ def prepare(audio_dir: str | Path, out: str | Path, hubert: str | Path, settings
             report.resumed += 1
             continue
         try:
-            segments = _prepare_file(path, sr, encoder, version, f0_method, rmvpe, device, window_s)
+            segments = _prepare_file(path, sr, encoder, version, f0_method, rmvpe or fcpe, device, window_s)
         except DistillRVCError as e:  # a bad file is reported and skipped; write errors below still stop the run
             reason = str(e).removeprefix(f"{path}: ")
             log.warning("skipping %s: %s", source, reason)
@@ -196,9 +201,11 @@ def format_prepare(result: PrepareResult) -> str:
 
 
 def _prepare_file(path: Path, sr: int, encoder: ContentEncoder, version: str, f0_method: str,
-                  rmvpe: str | Path | None, device: str,
+                  f0_model: str | Path | None, device: str,
                   window_s: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """One recording -> [(phone [T_h, C] at 50 Hz, f0 [T] Hz, coarse pitch [T], audio [N] at sr)]."""
+    """One recording -> [(phone [T_h, C] at 50 Hz, f0 [T] Hz, coarse pitch [T], audio [N] at sr)].
+
+    `f0_model`: the rmvpe.pt or fcpe_c_v001.pt of those methods."""
     audio = load_audio(path, sr)
     out = []
     for segment in preprocess(audio, sr, window_s=window_s):
@@ -209,7 +216,7 @@ def _prepare_file(path: Path, sr: int, encoder: ContentEncoder, version: str, f0
         if not np.isfinite(phone).all():  # RVC skips such segments too
             log.warning("%s: a segment gave NaN content features; skipped", path)
             continue
-        f0 = extract_f0(audio_16k, f0_method, rmvpe_path=rmvpe, device=device)
+        f0 = extract_f0(audio_16k, f0_method, rmvpe_path=f0_model, fcpe_path=f0_model, device=device)
         out.append((phone, f0, coarse_pitch(f0), segment))
     if not out:
         raise DistillRVCError(f"{path}: no usable segment (nothing above -42 dB long enough to keep)")

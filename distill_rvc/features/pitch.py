@@ -1,4 +1,4 @@
-"""F0: extraction (harvest, dio, rmvpe), RVC's coarse pitch quantisation and transposition.
+"""F0: extraction (harvest, dio, rmvpe, fcpe), RVC's coarse pitch quantisation and transposition.
 
 `extract_f0` gives F0 in Hz at 100 frames/s (hop 160 at 16 kHz, N // 160 + 1 frames for N
 samples, 0 = unvoiced), with RVC's settings (rvc-format.md §5.2): floor 50 Hz, ceiling
@@ -9,7 +9,10 @@ There is no energy gate: like RVC, harvest may call faint noise next to a voiced
 voiced (with a -80 dB noise floor in silent gaps, about 10 % of frames in our test signal),
 and the teacher was trained on exactly that.
 
-Not for: reading audio (`audio.py`) or the RMVPE network itself (`rmvpe.py`).
+FCPE keeps to the same 50-1100 Hz range: under 50 Hz is unvoiced, over 1100 Hz is clamped
+(`fcpe.py`). RMVPE gives its own bins' range (31.7-2005 Hz), as RVC's does.
+
+Not for: reading audio (`audio.py`) or the RMVPE and FCPE networks themselves (`rmvpe.py`, `fcpe.py`).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ F0_MIN, F0_MAX = 50.0, 1100.0
 MEL_MIN = 1127.0 * np.log(1.0 + F0_MIN / 700.0)  # 77.75496616579427
 MEL_MAX = 1127.0 * np.log(1.0 + F0_MAX / 700.0)  # 1064.4082331636394
 SAMPLE_RATE, HOP = 16000, 160  # 10 ms frames
-F0_METHODS = ("harvest", "dio", "rmvpe")
+F0_METHODS = ("harvest", "dio", "rmvpe", "fcpe")
 
 
 def import_pyworld():
@@ -39,12 +42,14 @@ def import_pyworld():
 
 
 def extract_f0(audio_16k: np.ndarray, method: str = "harvest", *, rmvpe_path: str | Path | None = None,
-               device: str = "cpu", filter_radius: int = 0) -> np.ndarray:
+               fcpe_path: str | Path | None = None, device: str = "cpu", filter_radius: int = 0) -> np.ndarray:
     """Mono 16 kHz audio [N] -> F0 in Hz, float32 [N // 160 + 1], 0 where unvoiced.
 
-    method: "harvest" (accurate, slow), "dio" (fast, rougher) or "rmvpe" (RVC's neural
-    model; needs `rmvpe_path`, runs on `device`). `filter_radius` > 2 applies RVC's inference
-    median filter (kernel 3) to harvest; training extraction uses none (the default).
+    method: "harvest" (accurate, slow), "dio" (fast, rougher), "rmvpe" (RVC's neural
+    model; needs `rmvpe_path`, runs on `device`) or "fcpe" (torchfcpe's network, fp32 on
+    `device`; weights from `fcpe_path`, else $DISTILL_RVC_FCPE, else the torchfcpe wheel).
+    `filter_radius` > 2 applies RVC's inference median filter (kernel 3) to harvest; training
+    extraction uses none (the default).
     """
     if method not in F0_METHODS:
         raise DistillRVCError(f"unknown F0 method {method!r}; use one of {', '.join(F0_METHODS)}")
@@ -60,6 +65,11 @@ def extract_f0(audio_16k: np.ndarray, method: str = "harvest", *, rmvpe_path: st
         if not path.is_file():
             raise DistillRVCError(f"{rmvpe_path}: no such file (the RMVPE model, rmvpe.pt)")
         return _cached_rmvpe(str(path), path.stat().st_mtime_ns, str(device)).infer(x)
+    if method == "fcpe":
+        from .fcpe import find_fcpe
+
+        path = find_fcpe(fcpe_path).resolve()
+        return _cached_fcpe(str(path), path.stat().st_mtime_ns, str(device)).infer(x)
 
     pyworld = import_pyworld()
     x64 = np.ascontiguousarray(x, dtype=np.float64)
@@ -79,6 +89,14 @@ def _cached_rmvpe(path: str, mtime_ns: int, device: str):
     from .rmvpe import load_rmvpe
 
     return load_rmvpe(path, device)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_fcpe(path: str, mtime_ns: int, device: str):
+    """One FCPE per (file version, device), as for RMVPE."""
+    from .fcpe import load_fcpe
+
+    return load_fcpe(path, device)
 
 
 def coarse_pitch(f0: np.ndarray) -> np.ndarray:
