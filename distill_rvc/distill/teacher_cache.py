@@ -7,8 +7,8 @@
 What is stored is exactly what DistillLoss reads from the teacher: the audio (mel, stft,
 adversarial), m_p and logs_p (prior), z (latent) and the decoder feature maps it compares
 ("dec.ups.*": for a v2 40k teacher 256x10 + 128x100 + 64x200 + 32x400 values a frame, 98 % of
-the bytes), plus the prior noise they were made with. About 84 KB per frame and seed in float16
-for a v2 40k teacher, 8.4 MB per second of audio.
+the bytes) in float16, the audio and the prior noise they were made with in float32: about 85 KB
+per frame and seed for a v2 40k teacher, 8.5 MB per second of audio.
 
 Crops, not whole segments. The teacher on a whole segment differs from the teacher on a crop
 everywhere, not only near the edges: the text encoder's attention is global, and the NSF sine's
@@ -180,7 +180,10 @@ def build(cache: TeacherCache, teacher: torch.nn.Module, dataset, train_idx: lis
             with torch.no_grad(), capture(teacher, cache.feature_names) as feats:
                 out = teacher(phone, lengths, pitch, pitchf, sid, noise=noise[a:a + b].to(device, dtype),
                               source_noise=False)
-            for name in TARGETS:
+            # the audio in float32: it is 1 % of the bytes, and float16 put a floor of 0.005 under the
+            # mel term and 0.05 under the stft term (bench/bench_teacher_cache.py)
+            parts["audio"].append(out.audio.detach().float().cpu().numpy())
+            for name in TARGETS[1:]:
                 parts[name].append(_half(getattr(out, name)))
             for j, fname in enumerate(cache.feature_names):
                 parts[f"f{j}"].append(_half(feats[fname]))
@@ -193,12 +196,12 @@ def build(cache: TeacherCache, teacher: torch.nn.Module, dataset, train_idx: lis
 
 
 def bytes_per_frame(teacher: torch.nn.Module, feature_names: list[str]) -> int:
-    """Disk bytes of one cached frame of one seed (float16 targets, float32 noise)."""
+    """Disk bytes of one cached frame of one seed (float16 targets, float32 audio and noise)."""
     from .losses import _probe_shapes
     c = teacher.config
     shapes = _probe_shapes(teacher, feature_names, frames=8) if feature_names else {}
-    values = c.hop_length + 3 * c.inter_channels + sum(ch * length / 8 for ch, length in shapes.values())
-    return int(2 * values + 4 * c.inter_channels)
+    values = 3 * c.inter_channels + sum(ch * length / 8 for ch, length in shapes.values())
+    return int(2 * values + 4 * (c.inter_channels + c.hop_length))
 
 
 # ------------------------------------------------------------------------- batches
