@@ -8,12 +8,17 @@ What is stored is exactly what DistillLoss reads from the teacher: the audio (me
 adversarial), m_p and logs_p (prior), z (latent) and the decoder feature maps it compares
 ("dec.ups.*": for a v2 40k teacher 256x10 + 128x100 + 64x200 + 32x400 values a frame, 98 % of
 the bytes) in float16, the audio and the prior noise they were made with in float32: about 85 KB
-per frame and seed for a v2 40k teacher, 8.5 MB per second of audio.
+per frame and seed for a v2 40k teacher, 8.5 MB per second of audio. float16 is enough there:
+the teacher scored against its own float16 copy gives prior, latent and feature terms of
+5e-5 to 2e-4 (bench/bench_teacher_cache.py), against 0.2-0.5 for a trained student's mel term.
 
 Crops, not whole segments. The teacher on a whole segment differs from the teacher on a crop
 everywhere, not only near the edges: the text encoder's attention is global, and the NSF sine's
 phase is accumulated from the start of the input, so a slice of a whole-segment target has a
-phase the student on its crop cannot know (measured in bench/bench_teacher_cache.py). So each
+phase the student on its crop cannot know: on the shared teacher the slice differs from the
+crop's own output by 24 % of the waveform in the crop's middle half, log-mel L1 0.35 (2 crops of one
+segment), as much as
+a trained student's whole error (bench/bench_teacher_cache.py). So each
 segment is tiled, per noise seed k, into crops of `segment_frames` at an offset drawn from
 (seed, segment, k); the teacher runs on exactly those crops with that noise, and a cached
 target equals a fresh teacher forward on the same crop (to float16). The price: crop starts
