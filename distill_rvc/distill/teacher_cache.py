@@ -16,11 +16,10 @@ Crops, not whole segments. The teacher on a whole segment differs from the teach
 everywhere, not only near the edges: the text encoder's attention is global, and the NSF sine's
 phase is accumulated from the start of the input, so a slice of a whole-segment target has a
 phase the student on its crop cannot know: on the shared teacher the slice differs from the
-crop's own output by 24 % of the waveform in the crop's middle half, log-mel L1 0.35 (2 crops of one
-segment), as much as
-a trained student's whole error (bench/bench_teacher_cache.py). So each
-segment is tiled, per noise seed k, into crops of `segment_frames` at an offset drawn from
-(seed, segment, k); the teacher runs on exactly those crops with that noise, and a cached
+crop's own output by 24 % of the waveform in the crop's middle half, log-mel L1 0.35 (2 crops
+of one segment), as much as a trained student's whole error (bench/bench_teacher_cache.py).
+So each segment is tiled, per noise seed k, into crops of `segment_frames` at an offset drawn
+from (seed, segment, k); the teacher runs on exactly those crops with that noise, and a cached
 target equals a fresh teacher forward on the same crop (to float16). The price: crop starts
 come from K offsets instead of any frame.
 
