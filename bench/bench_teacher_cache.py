@@ -112,8 +112,8 @@ def main() -> None:
             return timed(once)
 
         step_s, cached_s = side_by_side([job(today, 0), job(cached, 1)], args.runs, args.warmup)
-        cpu = [statistics.median(t[args.warmup:]) for t in cpu_times]
-        rows.append((name, step_s, cached_s, *cpu))
+        cpu_s = [statistics.median(t[args.warmup:]) for t in cpu_times]
+        rows.append((name, step_s, cached_s, *cpu_s))
     print(f"\n{'recipe':>6} {'today s':>8} {'cached s':>9} {'cached/today':>13} {'speed-up':>9}   "
           f"{'CPU s today':>11} {'cached':>7} {'cached/today':>13}")
     for name, step_s, cached_s, cpu_today, cpu_cached in rows:
