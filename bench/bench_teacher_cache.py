@@ -16,10 +16,38 @@ On the shared trained teacher (bench/shared_teacher.py; skips without it), CPU f
    crop, against the teacher on that crop (same noise), as log-mel L1 and as the mel loss term,
    next to the student-teacher mel loss of a fresh tiny student.
 
-Measured 2026-12-02, ref_v2_40k.pth, /work/fid-data/cache_train, batch 4 x 32 frames, 2 threads on
-a 2-core box shared with other jobs (seconds noisy; the ratio is side by side):
+Measured 2026-12-02, ref_v2_40k.pth, /work/fid-data/cache_train, batch 4 x 32 frames, 2 threads,
+on the 2-core box while it was quiet (load below 2), `--runs 3 --warmup 1 --segments 1 --seeds 1`:
 
-    (see the table filled in below by the run of this script)
+    recipe  today s  cached s  cached/today  speed-up   CPU s today  cached  cached/today
+      tiny    0.596     0.136          23%     4.39x         1.190   0.264          22%
+       4gb    1.084     0.658          61%     1.65x         2.157   1.302          60%
+       6gb    1.330     0.884          66%     1.50x         2.631   1.750          67%
+
+    build: 3.2 s of crops in 1.6 s (0.50 s per second of audio: the teacher's forward at batch 4
+    plus the writes), 83.4 KiB a frame: all of cache_train (659 s of full crops) x 2 seeds would
+    take about 11 min and 10.5 GiB; the teacher's work of 2 x 65,900 frames / (4 x 32) = 1030
+    steps at batch 4 (86 steps of the 4gb recipe's batch 48, out of its 20,000).
+    float16 targets: the loss terms of a random student change by <= 7e-7 (relative); the
+    teacher against its own float16 copy scores prior 4.9e-5, latent 1.1e-4, features 1.8e-4
+    (audio is float32: mel and stft 0). With float16 audio the mel term's floor was 4.6e-3 and
+    stft's 4.8e-2, hence float32 audio (1 % of the bytes).
+    whole segment vs crop: the teacher's whole-segment output sliced to a crop differs from its
+    output on the crop by 24 % of the waveform in the middle half, log-mel L1 0.354 (max 0.462;
+    2 crops of one segment), about a trained student's whole held-out L1 (0.2-0.5,
+    bench_fidelity_curve.py); hence crops.
+
+On the same box busy with other jobs the ratios swung: load 3-5, 3 runs: 33 / 63 / 90 %; load 15,
+2 runs: 81 / 84 / 65 %; 5 runs of 6gb and 4gb: 64 % / 111 %; at such loads the seconds (wall and
+CPU alike, two threads spin-waiting) say little. bench_teacher_share.py measured the teacher's
+share of a step at 64 / 30 / 26 % on a busy box, i.e. cached steps of about 36 / 70 / 74 %.
+
+    --tiny-fidelity 60 (bundled tiny teacher, example data, batch 4 x 24, 1 thread), held-out
+    log-mel L1 against the real teacher:
+    teacher_cache=False  0.521 -> 0.201 (0.38x)  median step 1.032 s  wall 123 s
+    teacher_cache=True   0.521 -> 0.204 (0.39x)  median step 0.885 s  wall 91 s (build included)
+    (the same on one training run of 60 steps: no measurable loss from K = 2 crop offsets, not
+    checked on the shared teacher or over longer runs)
 """
 from __future__ import annotations
 
