@@ -198,13 +198,16 @@ def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simp
               help="Checkpoint every N steps (e.g. 500), or at least every TIME of wall clock (90s, 10m, 1h); "
                    "the other interval stays. Checkpoints are written every 10 minutes and every recipe "
                    "checkpoint_every steps, whichever comes first, at the end, and on Ctrl-C or SIGTERM.")
+@click.option("--teacher-cache/--no-teacher-cache", default=None,
+              help="Compute the teacher's outputs once per crop and noise seed (in OUT/teacher_cache), so a step "
+                   "runs only the student [default: the recipe's teacher_cache, \"auto\"].")
 @device_option(None, "cuda, cuda:1 or cpu [default: cuda if available].")
 @click.option("--no-budget-check", is_flag=True,
               help="Start even if the memory plan exceeds the recipe's budget (an OOM halves the micro-batch).")
 @quiet_option()
 def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | None, batch_size: int | None,
-          key: float | None, resume: bool, checkpoint_every: str | None, device: str | None, no_budget_check: bool,
-          quiet: bool) -> None:
+          key: float | None, resume: bool, checkpoint_every: str | None, teacher_cache: bool | None,
+          device: str | None, no_budget_check: bool, quiet: bool) -> None:
     """Distil TEACHER into a slim student with a recipe; writes OUT/<teacher>_<recipe>.pth.
 
     The name starts with the teacher's, so RVC still pairs the student with the voice's index
@@ -216,7 +219,8 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
     Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits (130 or 143).
     """
     settings = TeachSettings(recipe=recipe, steps=steps, batch_size=batch_size, key=key, resume=resume, device=device,
-                             check_budget=not no_budget_check, progress=not quiet, checkpoint_every=checkpoint_every)
+                             check_budget=not no_budget_check, progress=not quiet, checkpoint_every=checkpoint_every,
+                             teacher_cache=teacher_cache)
     try:
         result = run_teach(teacher, data, out, settings)
     except Interrupted as e:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -32,6 +33,7 @@ class Batch:
     sid: torch.Tensor  # [B]
     noise: torch.Tensor  # [B, inter, T] standard normal prior noise (zeros on mean-path steps)
     audio: torch.Tensor | None  # [B, 1, T * hop] real audio, if every segment has it
+    teacher: Any = None  # teacher_cache.TeacherTargets: the teacher's outputs, when they were computed once
 
     def to(self, device: torch.device, dtype: torch.dtype = torch.float32) -> "Batch":
         def move(x, float_dtype=None):
@@ -39,7 +41,7 @@ class Batch:
                 return None
             return x.to(device, dtype=float_dtype) if float_dtype else x.to(device)
         return Batch(move(self.phone, dtype), move(self.lengths), move(self.pitch), move(self.pitchf),
-                     move(self.sid), move(self.noise, dtype), move(self.audio))
+                     move(self.sid), move(self.noise, dtype), move(self.audio), self.teacher)
 
     def __len__(self) -> int:
         return self.phone.shape[0]

@@ -90,6 +90,10 @@ class TrainConfig:
     speaker: int = 0  # speaker id fed to both models
     key: float = 0.0  # semitones added to the data's F0 (move a source into the teacher's range)
     key_jitter: float = 0.0  # plus a uniform random shift in [-key_jitter, key_jitter] per item
+    # The teacher's outputs computed once per crop and noise seed (teacher_cache.py): true, false, or
+    # "auto" (on when the run's teacher work is over 4x the build's and the disk has room).
+    teacher_cache: bool | str = "auto"
+    teacher_cache_seeds: int = 2  # noise seeds (and crop offsets) cached per segment
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,10 @@ def _section(cls: type, values: dict[str, Any], where: str, section: str):
             if not isinstance(value, (list, tuple)) or len(value) != 2:
                 raise DistillRVCError(f"{where}: {label} must be two numbers, e.g. [0.8, 0.99]")
             out[key] = tuple(_number(v, where, label, float) for v in value)
+        elif key == "teacher_cache":
+            if value not in (True, False, "auto") or isinstance(value, (int, float)) and not isinstance(value, bool):
+                raise DistillRVCError(f"{where}: {label} must be true, false or \"auto\", got {value!r}")
+            out[key] = value
         elif key == "resblock":
             if value is not None and str(value) not in ("1", "2"):
                 raise DistillRVCError(f"{where}: {label} must be \"1\" or \"2\", got {value!r}")
@@ -344,6 +352,8 @@ def _check_ranges(obj: Any, where: str, section: str) -> None:
             bad("precision", f"must be one of {', '.join(PRECISIONS)}")
         if not 0 <= obj.min_lr_ratio <= 1:
             bad("min_lr_ratio", "must lie in [0, 1]")
+        if not 1 <= obj.teacher_cache_seeds <= 64:
+            bad("teacher_cache_seeds", "must lie in 1..64")
         for key in ("warmup_steps", "speaker", "weight_decay", "key_jitter"):
             if getattr(obj, key) < 0:
                 bad(key, "must not be negative")

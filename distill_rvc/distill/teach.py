@@ -57,6 +57,7 @@ class TeachSettings:
     check_budget: bool = True  # refuse a memory plan above the recipe's budget
     progress: bool = True  # a progress bar
     checkpoint_every: str | None = None  # "500" (steps) or "10m" (train_state.checkpoint_interval)
+    teacher_cache: bool | None = None  # the teacher's outputs computed once (teacher_cache.py); None: the recipe's
 
     def check(self) -> None:
         resolve_device(self.device)  # a mistyped --device is refused before anything is loaded
@@ -97,6 +98,8 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
         overrides["accumulation"] = 1
     if s.key is not None:
         overrides["key"] = s.key
+    if s.teacher_cache is not None:
+        overrides["teacher_cache"] = s.teacher_cache
     if s.checkpoint_every is not None:
         overrides.update(checkpoint_interval(s.checkpoint_every))
     if overrides:

@@ -9,6 +9,7 @@ One optimiser step, top to bottom (`Session.step`):
 
     for each micro-batch of the step's batch (batches.py: a pure function of seed and step):
         teacher forward, frozen, no grad (fp16 on CUDA), recording its decoder feature maps
+            (or its outputs read from the teacher cache, computed once: teacher_cache.py)
         student forward under autocast (bf16, or fp16 with a GradScaler; fp32 on CPU),
             decoder resblocks recomputed in backward if gradient checkpointing is on
         [discriminator loss on the detached student audio -> backward]
@@ -47,6 +48,7 @@ from .evaluate import evaluate, fidelity
 from .losses import DistillLoss, capture
 from .recipes import LossConfig, TrainConfig
 from .tb import RunLogger, set_aside_stale_logs
+from .teacher_cache import teacher_batches
 from .train_state import Interrupted, StopOnSignal, restore, save_state
 
 log = logging.getLogger(__name__)
@@ -162,11 +164,14 @@ class Session:
         names = self.loss.feature_names
         for k, part in enumerate(parts):
             weight = len(part) / len(batch)
-            t_in = part.to(self.device, self.precision.teacher_dtype)
             s_in = part.to(self.device)
-            with torch.no_grad(), capture(self.teacher, names) as t_feats:
-                t_out = self.teacher(t_in.phone, t_in.lengths, t_in.pitch, t_in.pitchf, t_in.sid, noise=t_in.noise,
-                                     source_noise=False)
+            if part.teacher is not None:  # computed once (teacher_cache.py): the step runs only the student
+                t_out, t_feats = part.teacher.outputs(self.device, self.precision.teacher_dtype)
+            else:
+                t_in = part.to(self.device, self.precision.teacher_dtype)
+                with torch.no_grad(), capture(self.teacher, names) as t_feats:
+                    t_out = self.teacher(t_in.phone, t_in.lengths, t_in.pitch, t_in.pitchf, t_in.sid,
+                                         noise=t_in.noise, source_noise=False)
             noise = s_in.noise[:, :self.student.config.inter_channels]  # a fixed slice where the latent is narrower
             with self._autocast(), capture(self.student, names) as s_feats:
                 s_out = self.student(s_in.phone, s_in.lengths, s_in.pitch, s_in.pitchf, s_in.sid, noise=noise,
@@ -265,6 +270,9 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     restored = restore(out_dir, session, fingerprint, device, resume)
     if restored is not None:
         start, micro, (init_mel, last_mel) = restored.step, restored.micro_batch, restored.fidelity
+    cached = teacher_batches(out_dir / "teacher_cache", session, dataset, train_idx, cfg, loss_cfg,
+                             fingerprint.get("teacher_sha256"), progress)
+    batches = cached or batches  # with the cache a step runs only the student
 
     if not start:
         aside = set_aside_stale_logs(out_dir)
