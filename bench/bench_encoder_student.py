@@ -10,8 +10,10 @@ length), all timed in this one process so their ratio holds on a shared machine.
 FLOPs: torch's FlopCounterMode on 10 s of input (convs and matmuls, 2 per multiply-add).
 Fidelity: every --held file whole, conditioned as RVC conditions input, through teacher and
 student: the mean per-frame cosine similarity and mean |difference| of the features, and
-the same for a constant prediction (the student's mean output is not used: the teacher's
-mean over the held files, an optimistic baseline) to show what "similar" is worth here.
+the same for a constant prediction (the teacher's mean feature over the held files, an
+optimistic baseline) to show what "similar" is worth here; then the cosine of the
+deviations from that mean and the share of the variance explained (R^2), which a constant
+cannot fake.
 """
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ def main() -> None:
     held = [condition_audio(load_audio(f, 16000)) for f in files]
 
     # fidelity, whole files
-    cos_sum, l1_sum, frames, targets = 0.0, 0.0, 0, []
+    cos_sum, l1_sum, frames, targets, preds = 0.0, 0.0, 0, [], []
     with torch.no_grad():
         for audio in held:
             want = teacher.extract(audio, args.version)
@@ -71,8 +73,14 @@ def main() -> None:
             l1_sum += float(np.abs(got - want).mean(-1).sum())
             frames += want.shape[0]
             targets.append(want)
-    target = np.concatenate(targets)
+            preds.append(got)
+    target, pred = np.concatenate(targets), np.concatenate(preds)
     mean = target.mean(0, keepdims=True)
+    # what the constant part of the features hides: cosine of the deviations from the mean,
+    # and the share of the features' variance the student explains (R^2)
+    dt, dp = target - mean, pred - mean
+    centred = float(np.mean(np.sum(dt * dp, -1) / (np.linalg.norm(dt, axis=-1) * np.linalg.norm(dp, axis=-1) + 1e-12)))
+    r2 = 1.0 - float(((pred - target) ** 2).sum() / (dt ** 2).sum())
     base_cos = float(np.mean(np.sum(mean * target, -1) / (np.linalg.norm(mean) * np.linalg.norm(target, axis=-1))))
     base_l1 = float(np.abs(target - mean).mean())
 
@@ -113,6 +121,8 @@ def main() -> None:
     print(f"held-out speech   {len(files)} files, {frames / 50:.1f} s, {frames} frames ({args.version})")
     print(f"feature cosine    student {cos_sum / frames:.4f}   constant mean feature {base_cos:.4f}")
     print(f"feature L1        student {l1_sum / frames:.4f}   constant mean feature {base_l1:.4f}")
+    print(f"centred cosine    student {centred:.4f}   (deviations from the held-out mean feature; constant: 0)")
+    print(f"variance explained R^2 {r2:.4f}   (constant mean feature: 0)")
     print(f"params            teacher {t_params / 1e6:.2f} M   student {s_cost.params / 1e6:.3f} M   "
           f"ratio {t_params / s_cost.params:.1f}x")
     print(f"GFLOP per s       teacher {t_flops / 1e9:.2f}   student {s_cost.gflops:.3f}   "

@@ -62,7 +62,6 @@ def test_held_out_error_falls(quick, small_hubert, speech):
     check_falls(quick, small_hubert, speech[1])
 
 
-@pytest.mark.slow
 def test_held_out_error_falls_on_the_shared_hubert(shared_run, shared_hubert):
     assert shared_run.outcome.steps == 60 and torch.load(shared_run.out, weights_only=True)["dim"] == 768
     check_falls(shared_run, shared_hubert, shared_run.held_data.folder.parent.parent / "held")
