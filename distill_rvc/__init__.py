@@ -13,6 +13,7 @@ CLI prints:
     import_rvc_logs(exp_dir, out)                 an RVC logs/<exp> folder -> a training cache
     teach(teacher, data, out)                     distil a student
     teach_many(voices, out)                       distil many voices in turn, resumable (a VOICES.toml)
+    teach_encoder(hubert, audio, out)             distil a small student of the content encoder
     prune(model, out)                             prune a model's channels
     compare(teacher, student, audio, hubert, out) the student beside the teacher: report.md/json
     convert(model, hubert, src, dst)              wav -> wav in the model's voice
@@ -33,6 +34,8 @@ from .convert import ConvertResult, ConvertSettings, convert, format_convert
 from .data.prepare import PrepareResult, PrepareSettings, format_prepare, prepare
 from .data.rvc_logs import ImportRVCLogsResult, ImportRVCLogsSettings, format_import_rvc_logs, import_rvc_logs
 from .distill.teach import TeachResult, TeachSettings, format_teach, teach
+from .encoder import (TeachEncoderResult, TeachEncoderSettings, format_teach_encoder, load_encoder,
+                      teach_encoder)
 from .errors import DistillRVCError
 from .inspect_model import InspectResult, InspectSettings, format_inspect, inspect
 from .models import Synthesizer
@@ -47,6 +50,7 @@ __all__ = [
     "ImportRVCLogsResult", "ImportRVCLogsSettings", "format_import_rvc_logs", "import_rvc_logs",
     "TeachResult", "TeachSettings", "format_teach", "teach",
     "TeachManyResult", "TeachManySettings", "format_teach_many", "teach_many",
+    "TeachEncoderResult", "TeachEncoderSettings", "format_teach_encoder", "teach_encoder", "load_encoder",
     "PruneReport", "PruneSettings", "format_prune", "prune",
     "CompareResult", "CompareSettings", "compare", "format_compare",
     "ConvertResult", "ConvertSettings", "convert", "format_convert",
