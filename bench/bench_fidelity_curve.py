@@ -125,6 +125,7 @@ def main() -> None:
                     help="override a [loss] value of the recipe (JSON value), e.g. features=0")
     ap.add_argument("--save", type=Path, help="write the curve as JSON here")
     ap.add_argument("--out", type=Path, help="the training's folder (default: a temporary one)")
+    ap.add_argument("--keep", type=Path, help="write the trained student's weights (a state dict) here")
     args = parse_args(ap)
     torch.set_num_threads(args.threads)
 
@@ -199,6 +200,8 @@ def main() -> None:
         train(student, teacher, data, recipe.train, recipe.loss, out, device="cpu", progress=False,
               callback=lambda step, losses: record(step, losses) if step in at else None)
 
+    if args.keep:
+        torch.save(student.state_dict(), args.keep)
     pct = lambda v: None if v is None else 100 * v  # noqa: E731
     print(f"\n{'step':>5} {'seconds':>8} {'log-mel L1':>10} {'MCD dB':>7} {'F0 RMSE c':>9} {'V/UV %':>7} "
           f"{'F0 gross %':>10} {'F0 fine c':>9}")
