@@ -131,7 +131,9 @@ def _gpu_models(models: dict[str, Backend], gpu: torch.device) -> tuple[dict[str
 
 def _gpu_feature_rtf(encoder, features: ClipFeatures, version: str, gpu: torch.device) -> float:
     """Content features on the GPU (timed once per clip) plus the CPU-bound F0 time."""
-    gpu_encoder = copy.deepcopy(encoder).to(gpu)
+    from ..features.encoders import open_encoder
+
+    gpu_encoder = open_encoder(encoder.path, str(gpu))
     gpu_encoder.extract(features.clips[0][1][:16000], version)  # warm-up
     start = time.perf_counter()
     for _, a in features.clips:

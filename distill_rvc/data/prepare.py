@@ -38,7 +38,7 @@ from .dataset import DatasetWriter
 from .slicer import SlicerSettings, slice_at_silences
 
 if TYPE_CHECKING:
-    from ..features.content import ContentEncoder
+    from ..features.encoders import FeatureEncoder
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def prepare(audio_dir: str | Path, out: str | Path, hubert: str | Path, settings
     with RVC's content encoder `hubert` (hubert_base.pt)."""
     from tqdm import tqdm
 
-    from ..features.content import load_content_encoder
+    from ..features.encoders import open_encoder
 
     settings = settings or PrepareSettings()
     device = str(resolve_device(settings.device))  # first, then the folder, then the rest: as the CLI always did
@@ -152,7 +152,7 @@ def prepare(audio_dir: str | Path, out: str | Path, hubert: str | Path, settings
     if not files:
         raise DistillRVCError(f"{audio_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
     make_folder(out / "segments")  # a read-only or blocked cache folder: one line, before any work
-    encoder = load_content_encoder(hubert, device=device)
+    encoder = open_encoder(hubert, device=device)
     dim = encoder.dim(version)
     if f0_method == "rmvpe":  # load (and validate) it once, before any file is processed
         extract_f0(np.zeros(1600, dtype=np.float32), "rmvpe", rmvpe_path=rmvpe, device=device)
@@ -195,7 +195,7 @@ def format_prepare(result: PrepareResult) -> str:
                    resumed=(result.resumed, "file(s) were already prepared"))
 
 
-def _prepare_file(path: Path, sr: int, encoder: ContentEncoder, version: str, f0_method: str,
+def _prepare_file(path: Path, sr: int, encoder: FeatureEncoder, version: str, f0_method: str,
                   rmvpe: str | Path | None, device: str,
                   window_s: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """One recording -> [(phone [T_h, C] at 50 Hz, f0 [T] Hz, coarse pitch [T], audio [N] at sr)]."""
@@ -203,7 +203,7 @@ def _prepare_file(path: Path, sr: int, encoder: ContentEncoder, version: str, f0
     out = []
     for segment in preprocess(audio, sr, window_s=window_s):
         audio_16k = resample(segment, sr, 16000)
-        if len(audio_16k) < encoder.config.min_samples:
+        if len(audio_16k) < encoder.min_samples:
             continue
         phone = encoder.extract(audio_16k, version)
         if not np.isfinite(phone).all():  # RVC skips such segments too
