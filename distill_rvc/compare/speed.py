@@ -62,7 +62,12 @@ def measure_speed(models: dict[str, Backend], features: ClipFeatures, encoder, s
 
     if gpu is not None:
         gpu_models, reason = _gpu_models(models, gpu)
-        rows("gpu", gpu_models, _gpu_feature_rtf(encoder, features, models["teacher"].info.version, gpu))
+        try:
+            gpu_features = _gpu_feature_rtf(encoder, features, models["teacher"].info.version, gpu)
+        except DistillRVCError as e:  # e.g. an ONNX encoder without onnxruntime-gpu
+            gpu_features = cpu_features
+            notes.append(f"gpu content features not measured ({e}); the CPU's time is counted instead")
+        rows("gpu", gpu_models, gpu_features)
         if reason:
             notes.append(f"gpu of the student not measured: {reason}")
     else:
