@@ -24,7 +24,25 @@ differ. The teacher (ref_v2_40k.pth) was trained on hubert_a's features, so its 
 test of what the feature error does downstream.
 
 Measured 2026-12-02 (2-core shared CPU; see the report for the exact output):
-    (table filled in from the run below)
+  `python bench/bench_encoder_onnx.py --runs 3 --time-seconds 20 --audio-seconds 20`, hubert_a (94.6 M
+  params, v2), held clips f4 (89 s) + gbm1 (81 s); machine loaded by other jobs (load 4-12), so the
+  2-thread row is slower than the 1-thread one and only the ratios within a row mean anything.
+                         file MB  RTF 1 thr (x torch)  RTF 2 thr (x torch)  cosine mean/min  rel L2
+    torch (fp16 file)     189.5   0.253 (1.00)         0.278 (1.00)         -                -
+    onnx fp32             377.6   0.160 (1.58)         0.269 (1.03)         1.0 / 1.0        1e-5
+    int8 MatMul qint8     121.6   0.097 (2.61)         0.196 (1.42)         0.9979 / 0.9966  0.064
+    int8 MatMul quint8    121.6   0.138 (1.83)         0.262 (1.06)         0.9980 / 0.9967  0.064
+    int8 MatMul+Conv q    94.9    0.220 (1.15)         0.415 (0.67)         0.8923 / 0.7557  0.464
+    int8 MatMul+Conv qu   94.9    0.146 (1.74)         0.265 (1.05)         0.8903 / 0.7420  0.468
+  Teacher ref_v2_40k audio (first 20 s of each clip, dio, seed 0, NSF off) vs torch-feature audio:
+                         log-mel L1  MCD dB  F0 gross  F0 fine cents  V/UV
+    noise floor (seed 1)   0.382     6.93    0.033     102.2          0.028
+    onnx fp32              0.000     0.00    0.000       0.02         0.000
+    int8 MatMul qint8      0.028     0.47    0.006      23.2          0.021
+    int8 MatMul quint8     0.030     0.50    0.007      22.3          0.023
+    int8 MatMul+Conv qint8 0.638     4.25    0.056      56.7          0.023
+    int8 MatMul+Conv quint8 0.642    4.35    0.055      57.4          0.023
+  Hence the default: MatMul only, QInt8 weights (fastest, same error as QUInt8; Conv ruins features).
 """
 from __future__ import annotations
 
