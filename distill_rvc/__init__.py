@@ -18,6 +18,8 @@ CLI prints:
     compare(teacher, student, audio, hubert, out) the student beside the teacher: report.md/json
     convert(model, hubert, src, dst)              wav -> wav in the model's voice
     export_onnx(model, out)                       ONNX for real-time clients, parity-checked
+    export_encoder(hubert, out)                   a content encoder as ONNX fp32/int8, parity-checked
+    open_encoder(path) -> FeatureEncoder          any content encoder: hubert_base.pt, encoder .onnx, distilled .pt
     bench(models)                                 speed side by side
 
 `convert` and `bench` here are the functions; their modules are distill_rvc.convert and
@@ -39,6 +41,8 @@ from .encoder import (TeachEncoderResult, TeachEncoderSettings, format_teach_enc
 from .errors import DistillRVCError
 from .inspect_model import InspectResult, InspectSettings, format_inspect, inspect
 from .models import Synthesizer
+from .features.encoders import FeatureEncoder, open_encoder
+from .onnx.encoder import ExportEncoderResult, ExportEncoderSettings, export_encoder, format_export_encoder
 from .onnx.export import ExportResult, ExportSettings, export_onnx, format_export
 from .prune import PruneReport, PruneSettings, format_prune, prune
 from .queue import TeachManyResult, TeachManySettings, format_teach_many, teach_many
@@ -55,5 +59,7 @@ __all__ = [
     "CompareResult", "CompareSettings", "compare", "format_compare",
     "ConvertResult", "ConvertSettings", "convert", "format_convert",
     "ExportResult", "ExportSettings", "export_onnx", "format_export",
+    "ExportEncoderResult", "ExportEncoderSettings", "export_encoder", "format_export_encoder",
+    "FeatureEncoder", "open_encoder",
     "BenchResult", "BenchSettings", "bench", "format_bench",
 ]

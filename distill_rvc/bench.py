@@ -84,9 +84,9 @@ def bench(models: list[str | Path], settings: BenchSettings | None = None) -> Be
         backends = [open_backend(m, device, threads=threads) for m in models]
         encoder = None
         if s.hubert is not None:
-            from .features.content import load_content_encoder
+            from .features.encoders import open_encoder
 
-            encoder = load_content_encoder(s.hubert, device)  # where the models run
+            encoder = open_encoder(s.hubert, device, threads=threads)  # where the models run
         results: list[dict[str, Any]] = [_describe(b) for b in backends]
 
         for seconds in s.lengths_s:

@@ -7,7 +7,7 @@
     conditioner(audio_16k)                     RVC's input conditioning, applied a stretch at a time
 
 Chunk sizes come from a memory budget: the synthesizer's and the content encoder's peaks by
-input length are measured on fake tensors (`memory.py`) and the longest chunk that fits is
+input length are measured on fake tensors (`memory.py`, `encoder.memory`) and the longest chunk that fits is
 used (ONNX models, which cannot be traced, get RVC's fp32 sizes). Cuts fall on multiples of
 320 samples (two content frames), so each chunk's frames line up exactly. Only the 16 kHz
 input is held whole; it is never conditioned or padded whole, only the stretches a chunk reads.
@@ -25,11 +25,11 @@ import numpy as np
 from .backends import Backend, TorchBackend
 from .errors import DistillRVCError
 from .features.audio import highpass
-from .memory import GB, InferenceMemory, fake_peaks, inference_memory
+from .memory import GB, inference_memory
 from .options import check_chunk_seconds
 
 if TYPE_CHECKING:
-    from .features.content import ContentConfig, ContentEncoder
+    from .features.encoders import FeatureEncoder
 
 log = logging.getLogger(__name__)
 
@@ -82,38 +82,21 @@ RVC_FP32 = ChunkSizes(pad=1.0, query=6.0, center=38.0, max=41.0)  # "5G VRAM con
 
 
 # ------------------------------------------------------------------------------- chunk sizes
-def content_memory(config: "ContentConfig", version: str, ladder_s: tuple[float, ...] = (10, 30, 60, 120)
-                   ) -> InferenceMemory:
-    """The content encoder's peak bytes by input length, traced on fake tensors like the synthesizer's."""
-    import torch
-
-    from .features.content import ContentEncoder
-
-    def pass_of(seconds: float):
-        def run(model):
-            with torch.no_grad():
-                model(torch.zeros(1, int(seconds * SR_16K)), version)
-        return run
-
-    peaks = fake_peaks(lambda: ContentEncoder(config).eval(), [pass_of(s) for s in ladder_s])
-    weights = peaks[0].get("param", 0) + peaks[0].get("buffer", 0)
-    return InferenceMemory(seconds=tuple(ladder_s), peaks=tuple(p["total"] for p in peaks), weights=weights,
-                           dtype="float32")
-
-
-def chunk_sizes(backend: Backend, encoder: "ContentEncoder", budget_gb: float = DEFAULT_BUDGET_GB,
+def chunk_sizes(backend: Backend, encoder: "FeatureEncoder", budget_gb: float = DEFAULT_BUDGET_GB,
                 pad: float = 1.0) -> ChunkSizes:
     """The longest chunks whose synthesizer and content-encoder passes both fit `budget_gb`
-    (each with the other's weights resident). ONNX models get RVC's fp32 sizes."""
+    (each with the other's weights resident). ONNX models get RVC's fp32 sizes; an encoder
+    whose memory is unknown (`encoder.memory` None: ONNX) is sized by the synthesizer alone."""
     if not isinstance(backend, TorchBackend):
         return RVC_FP32
     from .checkpoint import build_model
 
     cfg = backend.model.config
     synth = inference_memory(lambda: build_model(cfg, backend.model.arch), cfg.phone_dim, cfg.f0, cfg.inter_channels)
-    content = content_memory(encoder.config, backend.info.version)
+    content = encoder.memory(backend.info.version)
     budget = budget_gb * GB
-    fits = [synth.longest_chunk(budget - content.weights), content.longest_chunk(budget - synth.weights)]
+    fits = [synth.longest_chunk(budget - (content.weights if content else 0)),
+            content.longest_chunk(budget - synth.weights) if content else None]
     longest = min((f for f in fits if f is not None), default=MAX_CENTER_S + 2 * pad)
     log.debug("chunks: synthesizer fits %s s, content encoder %s s in %.1f GB", *fits, budget_gb)
     if longest < 2 * pad + 1.0:

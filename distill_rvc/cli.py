@@ -18,6 +18,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from .atomic import write_json
 from .bench import BenchSettings, bench as run_bench, format_bench
 from .chunking import ChunkSizes
+from .cli_encoder import export_encoder_command
 from .cli_options import Amount, device_option, f0_options, hubert_option, quiet_option, threads_option
 from .compare import CompareSettings, compare as run_compare, format_compare
 from .distill.planner import format_plans, format_recipes, plan as run_plan, recipe_table
@@ -175,6 +176,8 @@ def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simp
     refuse_overwrite(out, [model], "--out")
     result = export_onnx(model, out, settings, progress=True)
     click.echo(json.dumps(result.card, indent=2) if as_json else format_export(result))
+
+cli.add_command(export_encoder_command)  # export-encoder (cli_encoder.py)
 
 
 # ---------------------------------------------------------------------------- teach, plan, recipes
@@ -353,7 +356,8 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
               help="Streaming chunk length in seconds.")
 @click.option("--context", "context_s", type=float, default=1.0, show_default=True,
               help="Seconds of past audio sent along with each streaming chunk after the first.")
-@hubert_option("Include content features (this hubert_base.pt) and F0 in the streaming figures.", required=False)
+@hubert_option("Include content features (this content encoder: hubert_base.pt, an encoder .onnx or a "
+               "distilled encoder .pt; --encoder is the same option) and F0 in the streaming figures.", required=False)
 @f0_options("F0 extractor for the streaming figures (with --hubert).", ("harvest", "dio", "fcpe"), "dio")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result here.")

@@ -1,6 +1,6 @@
 """The click options several commands share, one decorator each, and the CLI's value types.
 
-    hubert_option(help, required)        --hubert PATH: RVC's content encoder
+    hubert_option(help, required)        --hubert / --encoder PATH: the content encoder (any kind)
     f0_options(help, methods, default)   --f0 METHOD (as f0_method), --rmvpe / --fcpe PATH where those are methods
     device_option(default, help)         --device
     threads_option(help, default)        --threads N
@@ -19,7 +19,8 @@ import click
 
 F = TypeVar("F", bound=Callable)
 
-HUBERT_HELP = "RVC's content encoder hubert_base.pt (ContentVec, fairseq format)."
+HUBERT_HELP = ("The content encoder (--encoder is the same option): RVC's hubert_base.pt (ContentVec, fairseq "
+               "format), an encoder .onnx from `distill-rvc export-encoder`, or a distilled encoder .pt.")
 F0_HELP = ("F0 extractor: harvest (accurate, slow), dio (fast, rougher), rmvpe (RVC's default; needs --rmvpe), "
            "fcpe (neural, fast on a CPU; weights from --fcpe or the torchfcpe wheel).")
 FCPE_HELP = ("torchfcpe's fcpe_c_v001.pt, for --f0 fcpe [default: $DISTILL_RVC_FCPE, else the installed torchfcpe "
@@ -27,7 +28,8 @@ FCPE_HELP = ("torchfcpe's fcpe_c_v001.pt, for --f0 fcpe [default: $DISTILL_RVC_F
 
 
 def hubert_option(help: str = HUBERT_HELP, required: bool = True) -> Callable[[F], F]:
-    return click.option("--hubert", required=required, default=None, type=click.Path(dir_okay=False), help=help)
+    return click.option("--hubert", "--encoder", "hubert", required=required, default=None,
+                        type=click.Path(dir_okay=False), help=help)
 
 
 def f0_options(help: str = F0_HELP, methods: tuple[str, ...] = ("harvest", "dio", "rmvpe", "fcpe"),

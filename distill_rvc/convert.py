@@ -44,7 +44,7 @@ from .skipped import Skipped, summary
 from .timing import torch_threads
 
 if TYPE_CHECKING:
-    from .features.content import ContentEncoder
+    from .features.encoders import FeatureEncoder
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Timings:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def chunk_inputs(audio_16k: np.ndarray, encoder: "ContentEncoder", backend: Backend, settings: ConvertSettings,
+def chunk_inputs(audio_16k: np.ndarray, encoder: "FeatureEncoder", backend: Backend, settings: ConvertSettings,
                  sizes: ChunkSizes, index: RetrievalIndex | None = None, timings: Timings | None = None
                  ) -> Iterator[ChunkInput]:
     """16 kHz audio [N] as loaded -> the synthesizer passes that convert it, one at a time.
@@ -146,7 +146,7 @@ def chunk_inputs(audio_16k: np.ndarray, encoder: "ContentEncoder", backend: Back
         if info.f0:
             start = time.perf_counter()
             f0 = extract_f0(piece, settings.f0_method, rmvpe_path=settings.rmvpe, fcpe_path=settings.fcpe,
-                            device=_encoder_device(encoder),
+                            device=encoder.device,
                             filter_radius=settings.filter_radius)  # [len(piece) // 160 + 1]
             pitchf = transpose_f0(f0, settings.transpose).astype(np.float32)
             timings.f0 += time.perf_counter() - start
@@ -213,10 +213,6 @@ def render(chunks: Iterable[ChunkInput], backend: Backend, sid: int = 0, fade: i
         yield tail[:half]
 
 
-def _encoder_device(encoder: "ContentEncoder") -> str:
-    return str(encoder.feature_proj.weight.device)
-
-
 # ------------------------------------------------------------------------------ conversion
 @dataclass
 class ConvertedFile:
@@ -245,7 +241,7 @@ class ConvertResult:
 class Converter:
     """A model, a content encoder and settings, ready to convert audio."""
 
-    def __init__(self, backend: Backend, encoder: "ContentEncoder", settings: ConvertSettings | None = None):
+    def __init__(self, backend: Backend, encoder: "FeatureEncoder", settings: ConvertSettings | None = None):
         self.backend, self.encoder = backend, encoder
         self.settings = settings = settings or ConvertSettings()
         settings.check()
@@ -340,7 +336,7 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
     """Convert a file, or every audio file under a folder (into the same tree of .wav files under `dst`)."""
     from tqdm import tqdm
 
-    from .features.content import load_content_encoder
+    from .features.encoders import open_encoder
 
     limit_onednn_cache()
     threads = check_threads(threads)
@@ -374,7 +370,7 @@ def convert(model: str | Path, hubert: str | Path, src: str | Path, dst: str | P
 
     device = str(resolve_device(device))  # the content encoder runs where the model does
     backend = open_backend(model, device, threads=threads)
-    converter = Converter(backend, load_content_encoder(hubert, device), settings)
+    converter = Converter(backend, open_encoder(hubert, device, threads=threads), settings)
     result.backend = backend.name
     with torch_threads(threads):
         for src_file, dst_file in tqdm(pairs, desc="convert", unit="file", disable=not progress or len(pairs) < 2):

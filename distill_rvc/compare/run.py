@@ -40,7 +40,7 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
             settings: CompareSettings | None = None, *, progress: bool = False) -> CompareResult:
     """Compare `student` (.pth or .onnx) with `teacher` (.pth) on the clips in `audio`; write the
     report into `out`. Returns what was measured and the files written."""
-    from ..features.content import load_content_encoder
+    from ..features.encoders import open_encoder
 
     s = (settings or CompareSettings()).check()
     paths = {"teacher": Path(teacher), "student": Path(student)}
@@ -50,7 +50,7 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     stage("load")
     notes: list[str] = []
     models, fidelity_reason = open_pair(paths["teacher"], paths["student"], s.threads)
-    encoder = load_content_encoder(hubert, "cpu")
+    encoder = open_encoder(hubert, "cpu", threads=s.threads)
     clips = load_clips(Path(audio), s.max_clips, s.max_clip_s, notes)
     device = resolve_device("auto")
     gpu = device if device.type == "cuda" else None

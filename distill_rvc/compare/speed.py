@@ -62,7 +62,12 @@ def measure_speed(models: dict[str, Backend], features: ClipFeatures, encoder, s
 
     if gpu is not None:
         gpu_models, reason = _gpu_models(models, gpu)
-        rows("gpu", gpu_models, _gpu_feature_rtf(encoder, features, models["teacher"].info.version, gpu))
+        try:
+            gpu_features = _gpu_feature_rtf(encoder, features, models["teacher"].info.version, gpu)
+        except DistillRVCError as e:  # e.g. an ONNX encoder without onnxruntime-gpu
+            gpu_features = cpu_features
+            notes.append(f"gpu content features not measured ({e}); the CPU's time is counted instead")
+        rows("gpu", gpu_models, gpu_features)
         if reason:
             notes.append(f"gpu of the student not measured: {reason}")
     else:
@@ -131,7 +136,9 @@ def _gpu_models(models: dict[str, Backend], gpu: torch.device) -> tuple[dict[str
 
 def _gpu_feature_rtf(encoder, features: ClipFeatures, version: str, gpu: torch.device) -> float:
     """Content features on the GPU (timed once per clip) plus the CPU-bound F0 time."""
-    gpu_encoder = copy.deepcopy(encoder).to(gpu)
+    from ..features.encoders import open_encoder
+
+    gpu_encoder = open_encoder(encoder.path, str(gpu))
     gpu_encoder.extract(features.clips[0][1][:16000], version)  # warm-up
     start = time.perf_counter()
     for _, a in features.clips:

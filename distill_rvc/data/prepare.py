@@ -38,7 +38,7 @@ from .dataset import DatasetWriter
 from .slicer import SlicerSettings, slice_at_silences
 
 if TYPE_CHECKING:
-    from ..features.content import ContentEncoder
+    from ..features.encoders import FeatureEncoder
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def prepare(audio_dir: str | Path, out: str | Path, hubert: str | Path, settings
     with RVC's content encoder `hubert` (hubert_base.pt)."""
     from tqdm import tqdm
 
-    from ..features.content import load_content_encoder
+    from ..features.encoders import open_encoder
     from ..features.fcpe import find_fcpe
 
     settings = settings or PrepareSettings()
@@ -155,7 +155,7 @@ def prepare(audio_dir: str | Path, out: str | Path, hubert: str | Path, settings
         raise DistillRVCError(f"{audio_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
     make_folder(out / "segments")  # a read-only or blocked cache folder: one line, before any work
     fcpe = find_fcpe(settings.fcpe) if f0_method == "fcpe" else None
-    encoder = load_content_encoder(hubert, device=device)
+    encoder = open_encoder(hubert, device=device)
     dim = encoder.dim(version)
     if f0_method in ("rmvpe", "fcpe"):  # load (and validate) it once, before any file is processed
         extract_f0(np.zeros(1600, dtype=np.float32), f0_method, rmvpe_path=rmvpe, fcpe_path=fcpe, device=device)
@@ -200,7 +200,7 @@ def format_prepare(result: PrepareResult) -> str:
                    resumed=(result.resumed, "file(s) were already prepared"))
 
 
-def _prepare_file(path: Path, sr: int, encoder: ContentEncoder, version: str, f0_method: str,
+def _prepare_file(path: Path, sr: int, encoder: FeatureEncoder, version: str, f0_method: str,
                   f0_model: str | Path | None, device: str,
                   window_s: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """One recording -> [(phone [T_h, C] at 50 Hz, f0 [T] Hz, coarse pitch [T], audio [N] at sr)].
@@ -210,7 +210,7 @@ def _prepare_file(path: Path, sr: int, encoder: ContentEncoder, version: str, f0
     out = []
     for segment in preprocess(audio, sr, window_s=window_s):
         audio_16k = resample(segment, sr, 16000)
-        if len(audio_16k) < encoder.config.min_samples:
+        if len(audio_16k) < encoder.min_samples:
             continue
         phone = encoder.extract(audio_16k, version)
         if not np.isfinite(phone).all():  # RVC skips such segments too

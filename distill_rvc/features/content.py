@@ -11,6 +11,8 @@ feeds its synthesizer (rvc-format.md §5.1 and appendix):
 
 with T = floor((N - 400) / 320) + 1 frames at 50 per second. A model with fewer layers
 stops after its last one, as fairseq's `extract_features(output_layer=N)` does.
+`ContentEncoder` is one `features.encoders.FeatureEncoder` (kind "hubert"): callers open any
+encoder file with `open_encoder`, which reads a fairseq file through `content_encoder_from`.
 
 The first conv's GroupNorm normalises each channel over the whole input, so features
 depend on where the audio was cut: chunking is the caller's job, and the encoder processes
@@ -23,7 +25,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +34,9 @@ import torch.nn.functional as F
 
 from ..errors import DistillRVCError
 from ..safe_load import safe_torch_load, stand_in
+
+if TYPE_CHECKING:
+    from ..memory import InferenceMemory
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +133,30 @@ class ContentEncoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(config.embed_dim, config.ffn_dim, config.heads)
                                     for _ in range(config.layers))
         self.final_proj = nn.Linear(config.embed_dim, config.final_dim) if config.final_dim else None
+
+    # the `FeatureEncoder` protocol (features/encoders.py); `path` is set by the loader
+    kind, path = "hubert", None
+    device = property(lambda self: str(self.feature_proj.weight.device))
+    min_samples = property(lambda self: self.config.min_samples)
+    params = property(lambda self: sum(p.numel() for p in self.parameters()))
+    file_bytes = property(lambda self: self.path.stat().st_size if self.path and self.path.exists() else 0)
+
+    def frames(self, samples: int) -> int:
+        return self.config.frames(samples)
+
+    def memory(self, version: str, ladder_s: tuple[float, ...] = (10, 30, 60, 120)) -> "InferenceMemory":
+        """Peak bytes of one pass by input length, traced on fake tensors (`memory.fake_peaks`)."""
+        from ..memory import InferenceMemory, fake_peaks
+
+        def pass_of(seconds: float):
+            return lambda model: model(torch.zeros(1, int(seconds * 16000)), version)
+
+        config = self.config
+        with torch.no_grad():
+            peaks = fake_peaks(lambda: ContentEncoder(config).eval(), [pass_of(s) for s in ladder_s])
+        weights = peaks[0].get("param", 0) + peaks[0].get("buffer", 0)
+        return InferenceMemory(seconds=tuple(ladder_s), peaks=tuple(p["total"] for p in peaks), weights=weights,
+                               dtype="float32")
 
     def dim(self, version: str) -> int:
         """Feature width for `version`: final_proj's width for v1, the embed dim for v2."""
@@ -339,19 +368,29 @@ def infer_config(weights: dict[str, torch.Tensor], stored: dict[str, Any] | None
 
 
 def read_fairseq_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(model tensors, the whole stored dict) of a fairseq checkpoint, loaded with weights_only=True.
+    """(model tensors, the whole stored dict) of a fairseq checkpoint, loaded with weights_only=True."""
+    return fairseq_weights(load_encoder_file(path), path)
+
+
+def load_encoder_file(path: str | Path) -> Any:
+    """What a torch content-encoder file holds, loaded with weights_only=True.
 
     fairseq's Dictionary (in task_state) and argparse.Namespace (in old `args`) are rebuilt as
     inert stand-ins; any other non-tensor global is refused without running it.
     """
     try:
-        stored = safe_torch_load(path, what="content encoder (hubert_base.pt)", stand_ins=FAIRSEQ_STAND_INS)
+        return safe_torch_load(path, what="content encoder (hubert_base.pt)", stand_ins=FAIRSEQ_STAND_INS)
     except DistillRVCError as e:
         found = re.search(r"it needs (fairseq\.[\w.]+)", str(e))
         if found:  # a fairseq file pickling more than RVC's hubert_base.pt does
             raise DistillRVCError(f"{path}: this fairseq checkpoint pickles {found.group(1)}, which is not rebuilt "
                                   "safely; RVC's hubert_base.pt layout is supported") from None
         raise
+
+
+def fairseq_weights(stored: Any, path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(model tensors, the stored dict) of a loaded fairseq checkpoint; anything else is refused
+    with what it looks like."""
     if not isinstance(stored, dict) or not isinstance(stored.get("model"), dict):
         if isinstance(stored, dict) and ("weight" in stored and "config" in stored):
             raise DistillRVCError(f"{path}: an RVC voice model, not a content encoder; pass hubert_base.pt")
@@ -371,7 +410,13 @@ def load_content_encoder(path: str | Path, device: str | torch.device = "cpu",
                          dtype: torch.dtype = torch.float32) -> ContentEncoder:
     """Read RVC's `hubert_base.pt` (or any fairseq HuBERT-base-layout file) -> `ContentEncoder`
     in eval mode on `device`. Bad or foreign files raise `DistillRVCError`."""
-    weights, stored = read_fairseq_checkpoint(path)
+    return content_encoder_from(load_encoder_file(path), path, device, dtype)
+
+
+def content_encoder_from(loaded: Any, path: str | Path, device: str | torch.device = "cpu",
+                         dtype: torch.dtype = torch.float32) -> ContentEncoder:
+    """`load_content_encoder` of a file already loaded (`load_encoder_file`)."""
+    weights, stored = fairseq_weights(loaded, path)
     try:
         config = infer_config(weights, stored)
         state = fairseq_to_module(weights)
@@ -389,5 +434,6 @@ def load_content_encoder(path: str | Path, device: str | torch.device = "cpu",
                                   "rest of the checkpoint (damaged file?)")
     model.load_state_dict(state)
     log.debug("content encoder %s: %s", path, config)
+    model.path = Path(path)
     return model.to(device=device, dtype=dtype).eval()
 

@@ -7,6 +7,7 @@
     wokada_metadata, our_metadata           the w-okada client's `metadata` entry; ours (`distill_rvc`)
     wokada_embedder(stored, requested)      the content encoder as the w-okada client names it
     rate_from_metadata(meta)                (sample rate, hop) from our entry or w-okada's
+    ENCODER_INPUT, ENCODER_OUTPUT, ENCODER_KEYS  a content encoder's graph: audio [1, N] -> features [1, T, C]
 
 The signatures (deploy-targets.md §1); every input has a role, what it carries whatever its name:
 
@@ -22,6 +23,11 @@ The signatures (deploy-targets.md §1); every input has a role, what it carries 
 
 Both carry our entry (`distill_rvc`: interface, precision, rate, hop, ...). No-f0 models have no
 pitch/pitchf inputs. T (frames, 100 per second) is the dynamic time axis.
+
+A content encoder (`distill-rvc export-encoder`) is a third kind of file: audio [1, N] float32
+at 16 kHz (N dynamic) -> features [1, T, C] float32 at 50 frames/s for one RVC version, with
+the metadata entries ENCODER_KEYS (version, dim, min_samples, hop in samples, the source's
+kind and sha256, precision). A file without them is not taken as an encoder.
 Not here: writing graphs (export.py) or running them (runtime.py).
 """
 from __future__ import annotations
@@ -62,6 +68,11 @@ WOKADA_EMBEDDERS = {"contentvec": "hubert_base", "hubert_base": "hubert_base",
                     "japanese-hubert-base": "hubert-base-japanese", "hubert-base-japanese": "hubert-base-japanese",
                     "whisper": "whisper"}
 DEFAULT_EMBEDDER = "hubert_base"
+
+
+ENCODER_INPUT, ENCODER_OUTPUT, ENCODER_SAMPLES_AXIS = "audio", "features", "N"
+ENCODER_KEYS = {role: f"distill_rvc.encoder.{role}"
+                for role in ("version", "dim", "min_samples", "hop", "kind", "sha256", "precision")}
 
 
 def input_names(interface: str, f0: bool) -> list[str]:

@@ -4,6 +4,7 @@
     feed(session, interface, values)           role -> array (interface.py's roles) as the session's inputs
     deterministic_variant(model, inter)        a copy of a graph whose random nodes are an input or zeros
     OrtBackend(path, device)                   an .onnx file as a `backends.Backend`
+    OnnxEncoder(path, device)                  an exported content encoder as a `features.encoders.FeatureEncoder`
 
 The parity check (parity.py) and every consumer of .onnx files (`convert`, `compare`, `bench`,
 through `backends.open_backend`) run graphs through these, so they feed them alike.
@@ -21,7 +22,8 @@ import torch
 from ..backends.base import ModelInfo
 from ..errors import DistillRVCError
 from ..models import NOISE_SCALE
-from .interface import INPUTS, NUMPY, ROLES, input_names, interface_of, rate_from_metadata, read_metadata
+from .interface import (ENCODER_INPUT, ENCODER_KEYS, INPUTS, NUMPY, ROLES, input_names, interface_of,
+                        rate_from_metadata, read_metadata)
 
 if TYPE_CHECKING:
     import onnx
@@ -208,3 +210,81 @@ class OrtBackend:
 
     def synchronize(self) -> None:
         pass
+
+
+# ------------------------------------------------------------------------ content encoder
+class OnnxEncoder:
+    """A content encoder exported by `distill-rvc export-encoder`, as a `features.encoders.FeatureEncoder`.
+
+    The graph takes audio [1, N] float32 at 16 kHz and gives features [1, T, C] for the one RVC
+    version in its metadata (interface.ENCODER_KEYS); a file without that metadata (a
+    synthesizer, someone else's HuBERT export) is refused. fp32 and int8 graphs read alike.
+    """
+
+    kind = "onnx"
+
+    def __init__(self, path: str | Path, device: str = "cpu", *, threads: int | None = None):
+        import onnx
+
+        self.path = Path(path)
+        try:
+            graph = onnx.load(str(self.path))
+        except Exception as e:  # protobuf's DecodeError and friends: truncated or not ONNX
+            raise DistillRVCError(f"{path}: not a readable ONNX model ({type(e).__name__}: truncated or "
+                                  "of another kind)") from None
+        meta = read_metadata(graph)
+        missing = [k for k in ENCODER_KEYS.values() if k not in meta]
+        names = [i.name for i in graph.graph.input]
+        if missing:
+            what = "a synthesizer" if interface_of(names) else f"a graph with inputs {names}"
+            raise DistillRVCError(f"{path}: {what}, not a content encoder (no {missing[0]} metadata); "
+                                  "give an encoder written by `distill-rvc export-encoder`")
+        if names != [ENCODER_INPUT]:
+            raise DistillRVCError(f"{path}: an encoder graph must take one input {ENCODER_INPUT!r}, not {names}")
+        try:
+            self.version = str(meta[ENCODER_KEYS["version"]])
+            self._dim, self.hop = int(meta[ENCODER_KEYS["dim"]]), int(meta[ENCODER_KEYS["hop"]])
+            self.min_samples = int(meta[ENCODER_KEYS["min_samples"]])
+        except (TypeError, ValueError):
+            raise DistillRVCError(f"{path}: the encoder metadata is damaged ({meta})") from None
+        self.source_kind, self.precision = meta[ENCODER_KEYS["kind"]], meta[ENCODER_KEYS["precision"]]
+        self.source_sha256 = meta[ENCODER_KEYS["sha256"]]
+        self.params = sum(int(np.prod(t.dims)) for t in graph.graph.initializer)
+        self.file_bytes = self.path.stat().st_size
+        provider = CUDA if torch.device(device).type == "cuda" else CPU
+        if provider == CUDA:
+            import onnxruntime as ort
+
+            if CUDA not in ort.get_available_providers():
+                raise DistillRVCError("onnxruntime has no CUDA provider here: install onnxruntime-gpu "
+                                      "(pip install 'distill-rvc[gpu]') or use --device cpu")
+        self.device = str(torch.device(device)) if provider == CUDA else "cpu"
+        self.session = session(graph.SerializeToString(), provider, threads)
+
+    def frames(self, samples: int) -> int:
+        return 0 if samples < self.min_samples else (samples - self.min_samples) // self.hop + 1
+
+    def dim(self, version: str) -> int:
+        if version not in ("v1", "v2"):
+            raise DistillRVCError(f"unknown RVC version {version!r}; use v1 (256-d features) or v2 (768-d)")
+        if version != self.version:
+            raise DistillRVCError(f"{self.path} was exported for {self.version} ({self._dim}-d) features, the model "
+                                  f"needs {version}: export one with `distill-rvc export-encoder --version {version}`")
+        return self._dim
+
+    def memory(self, version: str) -> None:
+        return None  # a graph cannot be traced on fake tensors; chunking sizes by the synthesizer alone
+
+    def extract(self, audio_16k: np.ndarray, version: str) -> np.ndarray:
+        """Mono 16 kHz float audio [N] -> float32 features [T, C] (the whole array as one input)."""
+        self.dim(version)
+        audio = np.asarray(audio_16k)
+        if audio.ndim != 1:
+            raise DistillRVCError(f"expected mono audio [N], got an array of shape {list(audio.shape)}")
+        if not np.isfinite(audio).all():
+            raise DistillRVCError("the audio contains NaN or infinite samples")
+        if len(audio) < self.min_samples:
+            raise DistillRVCError(f"audio of {len(audio)} samples is shorter than one content frame "
+                                  f"({self.min_samples} samples = {self.min_samples / 16:g} ms at 16 kHz)")
+        x = np.ascontiguousarray(audio, dtype=np.float32)[None]
+        return self.session.run(None, {ENCODER_INPUT: x})[0][0]
