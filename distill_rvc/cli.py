@@ -188,7 +188,8 @@ def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simp
                    "[default: runs/<teacher>-<recipe>].")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Override the recipe's number of steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Override the recipe's batch size (no accumulation).")
+              help="Override the recipe's batch size (no accumulation); the global batch: under torchrun each of N "
+                   "processes takes batch/N items (the first batch%N one more), so a step is the same whatever N.")
 @click.option("--key", type=float, default=None,
               help="Shift the data's F0 by this many semitones, to move a source voice into the teacher's range "
                    "(as RVC's transpose; overrides the recipe's [train] key).")
@@ -200,10 +201,11 @@ def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simp
 @device_option(None, "cuda, cuda:1 or cpu [default: cuda if available].")
 @click.option("--no-budget-check", is_flag=True,
               help="Start even if the memory plan exceeds the recipe's budget (an OOM halves the micro-batch).")
+@threads_option("CPU threads [default: torch's; under torchrun, the cores divided among the processes].")
 @quiet_option()
 def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | None, batch_size: int | None,
           key: float | None, resume: bool, checkpoint_every: str | None, device: str | None, no_budget_check: bool,
-          quiet: bool) -> None:
+          threads: int | None, quiet: bool) -> None:
     """Distil TEACHER into a slim student with a recipe; writes OUT/<teacher>_<recipe>.pth.
 
     The name starts with the teacher's, so RVC still pairs the student with the voice's index
@@ -213,15 +215,19 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
     its waveform, mel, prior, latent and decoder features, logged to TensorBoard
     (`tensorboard --logdir runs`) and checkpointed; --resume continues exactly.
     Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits (130 or 143).
+    Several GPUs: `torchrun --nproc-per-node N -m distill_rvc teach ...` (gloo on CPUs); rank 0
+    alone writes and prints, and --resume works with any N.
     """
     settings = TeachSettings(recipe=recipe, steps=steps, batch_size=batch_size, key=key, resume=resume, device=device,
-                             check_budget=not no_budget_check, progress=not quiet, checkpoint_every=checkpoint_every)
+                             check_budget=not no_budget_check, progress=not quiet, checkpoint_every=checkpoint_every,
+                             threads=threads)
     try:
         result = run_teach(teacher, data, out, settings)
     except Interrupted as e:
         click.echo(f"interrupted: {e}; run the same command with --resume to continue", err=True)
         sys.exit(e.exit_code)
-    click.echo(format_teach(result))
+    if result.main:  # under torchrun, rank 0 speaks for all
+        click.echo(format_teach(result))
 
 
 @cli.command()
