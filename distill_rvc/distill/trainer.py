@@ -21,6 +21,8 @@ moments, the held-out evaluation (evaluate.py), TensorBoard (tb.py) and the chec
 (train_state.py): every `checkpoint_every` steps and at most `checkpoint_seconds` apart, at
 the last step, and when SIGINT or SIGTERM arrives (the step in progress finishes, is saved,
 then `Interrupted` is raised). `resume=True` continues from the newest checkpoint.
+Under torchrun (`group`, distributed.py) each rank takes its shard of every step's batch,
+the gradients are summed before the optimiser steps, and rank 0 alone evaluates and writes.
 Not here: the teacher and student files (teach.py) or the memory plan (planner.py).
 """
 from __future__ import annotations
@@ -298,8 +300,8 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
         if aside is not None:
             log.info("a previous attempt in %s left TensorBoard logs but no checkpoint: moved them to %s", out_dir,
                      aside)
-    logger = (RunLogger(out_dir, purge_step=start + 1 if start else None, sample_rate=teacher.config.sr)
-              if group.is_main else QuietLogger())
+    logger = group.on_main(lambda: RunLogger(out_dir, purge_step=start + 1 if start else None,
+                                             sample_rate=teacher.config.sr)) or QuietLogger()
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress or not group.is_main, desc="teach", unit="step", dynamic_ncols=True)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

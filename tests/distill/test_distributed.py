@@ -178,3 +178,24 @@ def _logged(run: Path) -> list[float]:
     events = EventAccumulator(str(run))
     events.Reload()
     return [e.value for e in sorted(events.Scalars("loss/total"), key=lambda e: e.step)]
+
+
+@pytest.mark.slow
+def test_a_write_failing_on_rank_0_stops_every_rank_with_one_line(tmp_path, example_data):
+    """Rank 0 alone creates the run folder; when it cannot (--out under a file), rank 1 is told
+    instead of waiting for it forever: both exit 2 with a one-line error and no traceback."""
+    (tmp_path / "a-file").write_text("")
+    logs = tmp_path / "rank-logs"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
+           "--log-dir", str(logs), "--redirects", "3", "-m", "distill_rvc", "teach", "--teacher", str(TINY_TEACHER),
+           "--recipe", str(_recipe_file(tmp_path / "quick.toml", **QUICK)), "--data", str(example_data.root),
+           "--out", str(tmp_path / "a-file" / "run"), "--device", "cpu", "--no-budget-check", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)  # a hang fails here
+    assert done.returncode != 0
+    (rank0,), (rank1,) = (list(logs.rglob(f"attempt_0/{r}")) for r in (0, 1))
+    err0, err1 = (rank0 / "stderr.log").read_text(), (rank1 / "stderr.log").read_text()
+    assert f"error: cannot create folder {tmp_path / 'a-file' / 'run'}" in err0
+    assert "error: rank 0 failed: cannot create folder" in err1
+    assert "Traceback" not in err0 + err1
+    assert "exitcode  : 2" in done.stderr  # torchrun's summary: both ranks left with the CLI's exit code
