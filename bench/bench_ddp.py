@@ -40,12 +40,13 @@ LAYOUTS = ((1, 1), (1, 2), (2, 1))  # (processes, threads each)
 sys.path.insert(0, str(ROOT))
 
 
-def recipe_file(name: str, folder: Path, **train) -> Path:
-    """The shipped recipe `name` with these [train] values, written as a .toml `teach` reads."""
+def recipe_file(name: str, folder: Path, **sections: dict) -> Path:
+    """The shipped recipe `name` with these sections' values changed, as a .toml `teach` reads."""
     from distill_rvc.distill.recipes import shipped_recipes
 
     data = tomllib.loads(shipped_recipes()[name].read_text(encoding="utf-8"))
-    data.setdefault("train", {}).update(train)
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
 
     def value(v) -> str:
         if isinstance(v, bool):
@@ -109,9 +110,11 @@ def main() -> None:
             data = Path(make_example_dataset(tmp / "data", utterances=8, seconds=1.2))
         rows = []
         for name in args.recipes:
-            recipe = recipe_file(name, tmp, batch_size=args.batch, segment_frames=args.frames, steps=args.steps,
-                                 precision="fp32", log_every=1, eval_every=10**6, eval_items=1, eval_frames=50,
-                                 eval_fidelity=False, checkpoint_every=10**6, checkpoint_seconds=10.0**6)
+            # the magnitude init: the data-driven one takes minutes on a CPU and a step's time does not depend on it
+            recipe = recipe_file(name, tmp, student=dict(init="magnitude"), train=dict(
+                batch_size=args.batch, segment_frames=args.frames, steps=args.steps, precision="fp32", log_every=1,
+                eval_every=10**6, eval_items=1, eval_frames=50, eval_fidelity=False, checkpoint_every=10**6,
+                checkpoint_seconds=10.0**6))
             times: dict[tuple[int, int], list[float]] = {layout: [] for layout in LAYOUTS}
             for r in range(args.repeats):
                 for processes, threads in LAYOUTS:  # interleaved: a busier moment slows every layout alike
@@ -124,7 +127,8 @@ def main() -> None:
         print(f"\nteacher {teacher.name}, global batch {args.batch} x {args.frames} frames, {args.steps} steps, "
               f"median of steps {args.skip + 1}-{args.steps}, {args.repeats} repeat(s), load average "
               f"{os.getloadavg()[0]:.1f} at the end")
-        print("recipe   1 process x 1 thread   1 process x 2 threads   2 processes x 1 thread   2x1 vs 1x2   2x1 vs 1x1")
+        print("recipe   1 process x 1 thread   1 process x 2 threads   2 processes x 1 thread   2x1 vs 1x2   "
+              "2x1 vs 1x1")
         for name, m in rows:
             print(f"{name:8s} {1 / m[1, 1]:10.3f} steps/s {1 / m[1, 2]:15.3f} steps/s {1 / m[2, 1]:16.3f} steps/s "
                   f"{m[1, 2] / m[2, 1]:11.2f}x {m[1, 1] / m[2, 1]:11.2f}x")

@@ -302,7 +302,8 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
                      aside)
     logger = group.on_main(lambda: RunLogger(out_dir, purge_step=start + 1 if start else None,
                                              sample_rate=teacher.config.sr)) or QuietLogger()
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress or not group.is_main, desc="teach", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress or not group.is_main, desc="teach", unit="step",
+               dynamic_ncols=True)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     result = TrainResult(steps=start, micro_batch=micro, device=str(device))
