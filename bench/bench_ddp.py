@@ -98,7 +98,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--skip", type=int, default=2, help="warm-up steps not timed")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--layouts", nargs="+", default=["1x1", "1x2", "2x1"],
+                    help="processes x threads each, among 1x1 1x2 2x1")
     args = ap.parse_args()
+    layouts = [tuple(int(n) for n in text.split("x")) for text in args.layouts]
+    if not set(layouts) <= set(LAYOUTS) or (2, 1) not in layouts:
+        ap.error(f"--layouts: 2x1 and any of 1x1 1x2, not {args.layouts}")
 
     with tempfile.TemporaryDirectory(prefix="bench_ddp_") as tmp:
         tmp = Path(tmp)
@@ -115,9 +120,9 @@ def main() -> None:
                 batch_size=args.batch, segment_frames=args.frames, steps=args.steps, precision="fp32", log_every=1,
                 eval_every=10**6, eval_items=1, eval_frames=50, eval_fidelity=False, checkpoint_every=10**6,
                 checkpoint_seconds=10.0**6))
-            times: dict[tuple[int, int], list[float]] = {layout: [] for layout in LAYOUTS}
+            times: dict[tuple[int, int], list[float]] = {layout: [] for layout in layouts}
             for r in range(args.repeats):
-                for processes, threads in LAYOUTS:  # interleaved: a busier moment slows every layout alike
+                for processes, threads in layouts:  # interleaved: a busier moment slows every layout alike
                     out = tmp / f"{name}-{processes}x{threads}-{r}"
                     run_teach(processes, threads, teacher, data, recipe, out)
                     times[processes, threads] += step_seconds(out, args.skip)
@@ -130,8 +135,13 @@ def main() -> None:
         print("recipe   1 process x 1 thread   1 process x 2 threads   2 processes x 1 thread   2x1 vs 1x2   "
               "2x1 vs 1x1")
         for name, m in rows:
-            print(f"{name:8s} {1 / m[1, 1]:10.3f} steps/s {1 / m[1, 2]:15.3f} steps/s {1 / m[2, 1]:16.3f} steps/s "
-                  f"{m[1, 2] / m[2, 1]:11.2f}x {m[1, 1] / m[2, 1]:11.2f}x")
+            def rate(layout: tuple[int, int], width: int) -> str:
+                return f"{1 / m[layout]:{width}.3f} steps/s" if layout in m else f"{'-':>{width + 8}s}"
+
+            def ratio(layout: tuple[int, int]) -> str:
+                return f"{m[layout] / m[2, 1]:11.2f}x" if layout in m else f"{'-':>12s}"
+            print(f"{name:8s} {rate((1, 1), 10)} {rate((1, 2), 15)} {rate((2, 1), 16)} {ratio((1, 2))} "
+                  f"{ratio((1, 1))}")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,51 @@ def test_the_ranks_shards_together_are_the_batch_one_process_draws(example_data)
     assert not torch.equal(batches.draw(8).phone, whole.phone)
 
 
+def _collectives(rank: int, port: int, results: str) -> None:
+    """One of two gloo ranks: what Group does between them, written to results/<rank>.txt."""
+    import json
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    found = {}
+    with joined(World(rank, 2, rank, 2), torch.device("cpu"), threads=1) as group:
+        found["flags"] = group.flags(rank == 1, False)
+        a, b = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))
+        a.grad = torch.full((3,), float(rank + 1))  # b has no gradient, on both ranks
+        group.sum_gradients([a, b])
+        found["summed"], found["b_grad"] = a.grad.tolist(), b.grad
+        found["floats"] = group.broadcast_floats([rank + 0.5, None] if rank == 0 else [9.0, 9.0])
+
+        def fail():
+            raise DistillRVCError("disk full in OUT/checkpoints")
+        try:
+            group.on_main(fail)
+        except DistillRVCError as e:
+            found["error"] = str(e)
+        found["after"] = group.any(True)  # the group still works after a failed write
+    found["initialised_after"] = torch.distributed.is_initialized()
+    Path(results, f"{rank}.txt").write_text(json.dumps(found))
+
+
+def test_two_gloo_ranks_agree_sum_and_share_rank_0s_failure(tmp_path):
+    import json
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(_collectives, args=(port, str(tmp_path)), nprocs=2, start_method="spawn")
+    r0, r1 = (json.loads((tmp_path / f"{r}.txt").read_text()) for r in (0, 1))
+    assert r0["flags"] == r1["flags"] == [True, False]
+    assert r0["summed"] == r1["summed"] == [3.0, 3.0, 3.0] and r0["b_grad"] is r1["b_grad"] is None
+    assert r0["floats"] == r1["floats"] == [0.5, None]
+    assert r0["error"] == "disk full in OUT/checkpoints"
+    assert r1["error"] == "rank 0 failed: disk full in OUT/checkpoints"
+    assert r0["after"] and r1["after"] and not r0["initialised_after"] and not r1["initialised_after"]
+
+
 # ---------------------------------------------------------------------------- torchrun
 # Records, on every rank, what the process does to files under PROBE_OUT (Python's audit
 # events: opening for writing, renames, removals, new folders) in PROBE_DIR/writes_<RANK>.txt.
