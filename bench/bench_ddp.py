@@ -14,12 +14,27 @@ of a step is rank 0's `train/step_s` in TensorBoard (forward, backward, the all-
 the optimiser; the step-0 evaluation and start-up are not counted), median over the steps
 after --skip warm-up steps.
 
-Measured 2026-12-02 on the shared 2-core VM (other jobs running: load average 6-12, so
-the numbers are noisy; ratios of interleaved runs are the thing to read), the shared trained
-teacher ref_v2_40k.pth (v2 40k), /work/fid-data/cache_train, global batch 4 x 32 frames,
-fp32, 6 steps, median of steps 3-6, 2 repeats:
+Measured 2026-12-02 on the shared 2-core VM with other engineers' jobs running (load
+average 3-18 during the runs), so the numbers are noisy: read the ratios of interleaved runs,
+and not too closely. Shared trained teacher ref_v2_40k.pth (v2 40k), /work/fid-data/cache_train,
+global batch 4 x 32 frames, fp32, 6 steps, median of steps 3-6, steps/s:
 
-    MEASURED_TABLE
+    run A: --layouts 1x1 2x1 --repeats 2 (load 18 -> 10)
+    recipe   1 x 1 thread   2 x 1 thread   2x1 vs 1x1
+    4gb         0.161          0.220          1.37x
+    tiny        0.338          0.527          1.56x
+
+    run B: all three layouts, --repeats 1 (load 6 -> 3)
+    recipe   1 x 1 thread   1 x 2 threads   2 x 1 thread   2x1 vs 1x2   2x1 vs 1x1
+    tiny        0.542          0.055           0.742         13.4x        1.37x
+    4gb         0.291          0.050           0.233          4.65x       0.80x
+
+1 process x 2 threads is 5-10x *slower* than 1 x 1 here: on cores shared with other
+runnable processes, torch's two intra-op threads spin-wait for each other (the same effect
+tests/distill/conftest.py measured). That makes the 2x1 vs 1x2 column an artefact of this
+machine, not a DDP result. Against one thread, 2 processes gave 0.8x to 1.6x: the second
+core helps when it is free, and with 2 cores shared by other jobs, whether it is free changes
+from minute to minute (4gb: 1.37x in run A, 0.80x in run B).
 
 Not a GPU measurement: on several GPUs each process has its own device, and nccl's
 all-reduce is far cheaper than a step.
