@@ -18,7 +18,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from .atomic import write_json
 from .bench import BenchSettings, bench as run_bench, format_bench
 from .chunking import ChunkSizes
-from .cli_encoder import export_encoder_command
+from .cli_export import export, export_encoder_command
 from .cli_options import Amount, device_option, f0_options, hubert_option, quiet_option, threads_option
 from .compare import CompareSettings, compare as run_compare, format_compare
 from .distill.planner import format_plans, format_recipes, plan as run_plan, recipe_table
@@ -29,8 +29,6 @@ from .data.prepare import PrepareSettings, format_prepare, prepare as run_prepar
 from .data.rvc_logs import ImportRVCLogsSettings, format_import_rvc_logs, import_rvc_logs as run_import
 from .errors import DistillRVCError
 from .inspect_model import InspectSettings, format_inspect, inspect as run_inspect
-from .onnx.export import ExportSettings, export_onnx, format_export
-from .options import refuse_overwrite
 from .prune import PruneSettings, format_prune, prune as run_prune
 from .prune.widths import PARTS
 from .cli_teach_many import teach_many
@@ -133,51 +131,8 @@ def import_rvc_logs(exp_dir: str, out: str, version: str | None, quiet: bool) ->
     click.echo(format_import_rvc_logs(result))
 
 
-# ---------------------------------------------------------------------------- export
-@cli.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
-              help="The .onnx file to write, e.g. export/NAME.onnx; its model card goes beside it as NAME.json.")
-@click.option("--interface", type=click.Choice(["wokada", "rvc"]), default="wokada", show_default=True,
-              help="Input signature. wokada: w-okada VC Client and forks (feats, p_len, pitch, pitchf, sid; "
-                   "noise drawn inside; audio clipped, 1-D). rvc: RVC/MoeSS/ailia runners (phone, phone_lengths, "
-                   "pitch, pitchf, ds, rnd; audio [1, 1, N]; fp32 and f0 models only; no w-okada metadata).")
-@click.option("--fp16", is_flag=True,
-              help="Half-precision weights and feats (wokada only; pitchf, the sine phase and the audio stay "
-                   "float32). "
-                   "Halves the file; for GPU/DirectML clients (on a CPU it runs slower than fp32).")
-@click.option("--opset", type=click.Choice(["17", "18"]), default="17", show_default=True,
-              help="ONNX opset: 17 is what the w-okada client writes and older onnxruntime reads; "
-                   "18 is what RVC's newest exporter writes.")
-@click.option("--no-simplify", is_flag=True, help="Do not simplify the graph with onnxslim (used only when installed).")
-@click.option("--embedder", default=None,
-              help="Content encoder named in the metadata for the w-okada client (hubert_base, contentvec, "
-                   "hubert-base-japanese, whisper). Default: the model file's embedder_model in the client's "
-                   "naming, else hubert_base; required when the model's encoder has no w-okada equivalent.")
-@click.option("--tolerance", type=float, default=None,
-              help="Largest parity error accepted, relative to the output's peak [default: 1e-4 fp32, 1e-2 fp16]. "
-                   "Above it nothing is written.")
-@threads_option("CPU threads for the parity runs and the latency (both onnxruntime and torch) [default: torch's].")
-@click.option("--timing-runs", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Timed runs of the 10 s input for the onnxruntime vs torch latency (0 skips timing).")
-@click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON instead of a summary.")
-def export(model: str, out: str, interface: str, fp16: bool, opset: str, no_simplify: bool, embedder: str | None,
-           tolerance: float | None, threads: int | None, timing_runs: int, as_json: bool) -> None:
-    """Export MODEL (.pth: teacher, student or pruned) to ONNX for real-time clients.
-
-    The graph is checked against torch on 1 s and 10 s inputs (parity) before anything is
-    written; the model card (NAME.json) records the parity, the onnxruntime vs torch CPU
-    latency, parameters, file size, opset and interface. See export/README.md for loading
-    the file in the w-okada client or with plain onnxruntime.
-    """
-    settings = ExportSettings(interface=interface, fp16=fp16, opset=int(opset), simplify=not no_simplify,
-                              embedder=embedder, tolerance=tolerance, threads=threads, timing_runs=timing_runs)
-    settings.check()
-    refuse_overwrite(out, [model], "--out")
-    result = export_onnx(model, out, settings, progress=True)
-    click.echo(json.dumps(result.card, indent=2) if as_json else format_export(result))
-
-cli.add_command(export_encoder_command)  # export-encoder (cli_encoder.py)
+cli.add_command(export)  # export and export-encoder: cli_export.py (cli.py is at the layout's 450 lines)
+cli.add_command(export_encoder_command)
 
 
 # ---------------------------------------------------------------------------- teach, plan, recipes
@@ -193,7 +148,8 @@ cli.add_command(export_encoder_command)  # export-encoder (cli_encoder.py)
                    "[default: runs/<teacher>-<recipe>].")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Override the recipe's number of steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Override the recipe's batch size (no accumulation).")
+              help="Override the recipe's batch size (no accumulation); the global batch: under torchrun each of N "
+                   "processes takes batch/N items (the first batch%N one more), so a step is the same whatever N.")
 @click.option("--key", type=float, default=None,
               help="Shift the data's F0 by this many semitones, to move a source voice into the teacher's range "
                    "(as RVC's transpose; overrides the recipe's [train] key).")
@@ -208,10 +164,11 @@ cli.add_command(export_encoder_command)  # export-encoder (cli_encoder.py)
 @device_option(None, "cuda, cuda:1 or cpu [default: cuda if available].")
 @click.option("--no-budget-check", is_flag=True,
               help="Start even if the memory plan exceeds the recipe's budget (an OOM halves the micro-batch).")
+@threads_option("CPU threads [default: torch's; under torchrun, the cores divided among the processes].")
 @quiet_option()
 def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | None, batch_size: int | None,
           key: float | None, resume: bool, checkpoint_every: str | None, teacher_cache: bool | None,
-          device: str | None, no_budget_check: bool, quiet: bool) -> None:
+          device: str | None, no_budget_check: bool, threads: int | None, quiet: bool) -> None:
     """Distil TEACHER into a slim student with a recipe; writes OUT/<teacher>_<recipe>.pth.
 
     The name starts with the teacher's, so RVC still pairs the student with the voice's index
@@ -221,16 +178,19 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
     its waveform, mel, prior, latent and decoder features, logged to TensorBoard
     (`tensorboard --logdir runs`) and checkpointed; --resume continues exactly.
     Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits (130 or 143).
+    Several GPUs: `torchrun --nproc-per-node N -m distill_rvc teach ...` (gloo on CPUs); rank 0
+    alone writes and prints, and --resume works with any N.
     """
     settings = TeachSettings(recipe=recipe, steps=steps, batch_size=batch_size, key=key, resume=resume, device=device,
                              check_budget=not no_budget_check, progress=not quiet, checkpoint_every=checkpoint_every,
-                             teacher_cache=teacher_cache)
+                             teacher_cache=teacher_cache, threads=threads)
     try:
         result = run_teach(teacher, data, out, settings)
     except Interrupted as e:
         click.echo(f"interrupted: {e}; run the same command with --resume to continue", err=True)
         sys.exit(e.exit_code)
-    click.echo(format_teach(result))
+    if result.main:  # under torchrun, rank 0 speaks for all
+        click.echo(format_teach(result))
 
 
 cli.add_command(teach_many)  # in cli_teach_many.py: cli.py is at the layout's 450 lines

@@ -78,8 +78,10 @@ class Batches:
         self.f0 = f0
         self.mean_path_fraction = mean_path_fraction
 
-    def draw(self, step: int) -> Batch:
-        """The whole effective batch of optimiser step `step` (slice it into micro-batches)."""
+    def draw(self, step: int, items: range | None = None) -> Batch:
+        """The whole effective batch of optimiser step `step` (slice it into micro-batches), or
+        only its `items` (a rank's shard, distributed.shard): the random draws are always the
+        whole batch's, so the shards of all ranks together are the batch one process draws."""
         c = self.config
         g = torch.Generator().manual_seed((c.seed * 1_000_003 + step) % (2**63))
         b, t = c.batch_size, c.segment_frames
@@ -89,8 +91,11 @@ class Batches:
         noise = torch.randn(b, self.inter, t, generator=g)
         if mean_path:
             noise.zero_()
+        items = range(b) if items is None else items
+        b, noise = len(items), noise[items.start:items.stop]
         phones, pitches, pitchfs, audios = [], [], [], []
-        for k, pick in enumerate(picks):
+        for k in items:
+            pick = picks[k]
             seg = self.dataset[self.train[pick]]
             frames = min(seg.phone.shape[0], self.dataset.frames(self.train[pick]))
             start = int(unit[k, 0] * (frames - t + 1))

@@ -14,6 +14,7 @@ drops what the dead attempt logged after its last checkpoint), and a run started
 first moves a dead attempt's event files (one that never checkpointed) to
 abandoned-logs/<time>/, where TensorBoard shows them as a run of their own.
 
+Under torchrun rank 0 alone logs (the others get a QuietLogger).
 Not for metrics computation (evaluate.py) or console output.
 """
 from __future__ import annotations
@@ -128,3 +129,15 @@ def mel_panel(teacher: torch.Tensor, student: torch.Tensor) -> np.ndarray:
     gap = np.full((2, t.shape[1], 3), 255, dtype=np.uint8)
     return np.concatenate([paint(t, lo, hi, spec), gap, paint(s, lo, hi, spec), gap,
                            paint(diff, 0.0, max(float(diff.max()), 1e-6), colormaps["viridis"])], axis=0)
+
+
+class QuietLogger:
+    """The logger of every rank but 0 under torchrun: RunLogger's methods, writing nothing."""
+
+    def scalars(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    eval = hparams = scalars
+
+    def close(self) -> None:
+        return None

@@ -32,11 +32,12 @@ from ..data.dataset import Dataset
 from ..errors import DistillRVCError
 from ..memory import GB
 from ..safe_load import file_sha256
-from ..options import resolve_device
+from ..options import check_threads
 from .planner import MemoryPlan, plan_training
 from .recipes import Recipe, load_recipe
 from .student import build_student
 from .batches import split_eval
+from .distributed import joined, rank_device, shard, world_from_env
 from .function_init import init_on_data
 from .train_state import checkpoint_interval, checkpoints
 from .trainer import TrainResult, train
@@ -58,9 +59,11 @@ class TeachSettings:
     progress: bool = True  # a progress bar
     checkpoint_every: str | None = None  # "500" (steps) or "10m" (train_state.checkpoint_interval)
     teacher_cache: bool | None = None  # the teacher's outputs computed once (teacher_cache.py); None: the recipe's
+    threads: int | None = None  # CPU threads [default: torch's; under torchrun, the cores / local processes]
 
     def check(self) -> None:
-        resolve_device(self.device)  # a mistyped --device is refused before anything is loaded
+        rank_device(world_from_env(), self.device)  # a mistyped --device is refused before anything is loaded
+        check_threads(self.threads)
         if self.checkpoint_every is not None:
             checkpoint_interval(self.checkpoint_every)
 
@@ -69,12 +72,13 @@ class TeachSettings:
 class TeachResult:
     student_path: Path  # the file written: OUT/<teacher stem>_<recipe>.pth (.drvc.pt: project format)
     format: str  # RVC's inference format or the project format (checkpoint.FORMAT_*)
-    loads: Loads  # where the student loads (RVC, Applio, w-okada)
+    loads: Loads | None  # where the student loads (RVC, Applio, w-okada); None on ranks other than 0
     params: dict[str, int]  # teacher and student parameter counts
     plan: MemoryPlan | None
     train: TrainResult
     out: Path  # the run folder: checkpoints, TensorBoard logs and the student
     init: str = ""  # how the student was initialised (the `init` line of format_teach)
+    main: bool = True  # False on torchrun's ranks other than 0: they wrote nothing and print nothing
 
 
 def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = None,
@@ -85,6 +89,8 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
     `steps`, `batch_size`, `key` and `checkpoint_every` override the recipe's. With
     `check_budget`, a plan above the recipe's budget raises DistillRVCError saying what to
     change. `dataset` replaces the cache at `data` with any in-memory dataset (tests, other callers).
+    Under torchrun every rank calls it: each checks everything before the process group starts,
+    trains its shard, and rank 0 alone writes (distributed.py).
     """
     s = settings or TeachSettings()
     s.check()
@@ -109,6 +115,9 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
     _check_dataset(dataset, teacher, recipe)
     if callable(getattr(dataset, "check", None)):
         dataset.check()  # a damaged cache is refused before the init reads it
+    world = world_from_env()
+    device = rank_device(world, s.device)
+    shard(recipe.train.batch_size, world)  # a batch smaller than the world is refused now, on every rank
     if s.resume and checkpoints(out):  # a resumed run loads its student from the checkpoint
         student, init_line = build_student(teacher, recipe.student, init=False), "init       from the checkpoint (resumed)"
     else:
@@ -132,10 +141,22 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
                "hidden_channels": student.config.hidden_channels,
                "upsample_initial_channel": student.config.upsample_initial_channel,
                "resblock": student.config.resblock}
-    result = train(student, teacher, dataset, recipe.train, recipe.loss, out, device=s.device, resume=s.resume,
-                   progress=s.progress, hparams=hparams, fingerprint={"teacher_sha256": sha},
-                   planned_bytes=plan.total if plan else None)
+    with joined(world, device, s.threads) as group:
+        result = train(student, teacher, dataset, recipe.train, recipe.loss, out, resume=s.resume,
+                       progress=s.progress, hparams=hparams, fingerprint={"teacher_sha256": sha},
+                       planned_bytes=plan.total if plan else None, group=group)
+        saved = group.on_main(lambda: _save_student(student, teacher, teacher_path, out, recipe, sha, result,
+                                                    counts))
+    path = saved.path if saved is not None else student_file(out, teacher_path, recipe.name)
+    fmt = saved.format if saved is not None else ""
+    loads = where_it_loads(fmt, student.config, student.arch) if saved is not None else None
+    return TeachResult(student_path=path, format=fmt, loads=loads, params=counts, plan=plan, train=result, out=out,
+                       init=init_line, main=world.is_main)
 
+
+def _save_student(student, teacher, teacher_path, out, recipe: Recipe, sha: str, result: TrainResult,
+                  counts: dict[str, int]):
+    """OUT/<teacher>_<recipe>.pth with its metadata (checkpoint.save_model); rank 0 alone."""
     metadata = {
         "info": f"distill-rvc student ({recipe.name}) of {Path(teacher_path).name}",
         "recipe": recipe.name,
@@ -147,12 +168,9 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
         "params": counts,
         **{k: teacher.checkpoint.metadata[k] for k in TRAVEL_KEYS if k in teacher.checkpoint.metadata},
     }
-    student = student.cpu().float()
-    saved = save_model(student, student_file(out, teacher_path, recipe.name), metadata=metadata)
+    saved = save_model(student.cpu().float(), student_file(out, teacher_path, recipe.name), metadata=metadata)
     log.info("wrote %s (%s)", saved.path, saved.format)
-    loads = where_it_loads(saved.format, student.config, student.arch)
-    return TeachResult(student_path=saved.path, format=saved.format, loads=loads, params=counts, plan=plan,
-                       train=result, out=out, init=init_line)
+    return saved
 
 
 def format_teach(result: TeachResult) -> str:

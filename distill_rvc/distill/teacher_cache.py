@@ -217,13 +217,17 @@ class CachedBatches:
         self.cache, self.dataset, self.train, self.config = cache, dataset, train_indices, config
         self.hop, self.f0 = hop, f0
 
-    def draw(self, step: int) -> Batch:
+    def draw(self, step: int, items: range | None = None) -> Batch:
+        """The batch of step `step`, or only its `items` (a rank's shard, as Batches.draw)."""
         c = self.config
         g = torch.Generator().manual_seed((c.seed * 1_000_003 + step) % (2**63))
         b, t = c.batch_size, c.segment_frames
         picks = torch.randint(len(self.train), (b,), generator=g).tolist()
         seeds = torch.randint(self.cache.seeds, (b,), generator=g).tolist()
         unit = torch.rand(b, generator=g, dtype=torch.float64).tolist()
+        items = range(b) if items is None else items
+        b = len(items)
+        picks, seeds, unit = (v[items.start:items.stop] for v in (picks, seeds, unit))
         rows: dict[str, list] = {n: [] for n in ("phone", "pitch", "pitchf", "noise", "real", *TARGETS)}
         feats: list[list[torch.Tensor]] = [[] for _ in self.cache.feature_names]
         for n, k, u in zip(picks, seeds, unit):

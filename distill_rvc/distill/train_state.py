@@ -101,6 +101,7 @@ class Restored:
     step: int  # the last step done
     micro_batch: int
     fidelity: tuple[float, float]  # held-out mel L1 at init and at the last evaluation
+    world_size: int = 1  # processes of the run that saved it (its micro_batch is per process)
 
 
 def checkpoints(out_dir: Path) -> list[Path]:
@@ -109,16 +110,25 @@ def checkpoints(out_dir: Path) -> list[Path]:
     return sorted(p for p in folder.glob("step_*.pt") if _CKPT.match(p.name)) if folder.is_dir() else []
 
 
+def state_path(out_dir: Path, step: int) -> Path:
+    """OUT/checkpoints/step_<step>.pt"""
+    return Path(out_dir) / "checkpoints" / f"step_{step:08d}.pt"
+
+
 def save_state(out_dir: Path, session: Stateful, step: int, micro: int, fidelity: tuple[float, float],
-               fingerprint: dict[str, Any], device: torch.device, keep: int) -> Path:
-    """OUT/checkpoints/step_<step>.pt, written atomically; then only the newest `keep` stay."""
+               fingerprint: dict[str, Any], device: torch.device, keep: int, world_size: int = 1) -> Path:
+    """OUT/checkpoints/step_<step>.pt, written atomically; then only the newest `keep` stay.
+
+    Under torchrun rank 0 alone calls it. The world size is recorded, not fingerprinted: the
+    data of a step is the global batch whatever the world size, so any world size resumes."""
     state = {
-        "format": STATE_FORMAT, "step": step, "micro_batch": micro, "fidelity_init": fidelity[0],
+        "format": STATE_FORMAT, "step": step, "micro_batch": micro, "world_size": world_size,
+        "fidelity_init": fidelity[0],
         "fidelity_last": fidelity[1], "fingerprint": fingerprint, "state": session.state_dict(),
         "rng": {"torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else []},
     }
-    path = out_dir / "checkpoints" / f"step_{step:08d}.pt"
+    path = state_path(out_dir, step)
     atomic_write(path, lambda tmp: torch.save(state, tmp))
     for old in checkpoints(out_dir)[:-keep]:
         old.unlink(missing_ok=True)
@@ -150,5 +160,7 @@ def restore(out_dir: Path, session: Stateful, fingerprint: dict[str, Any], devic
     torch.set_rng_state(state["rng"]["torch"])
     if device.type == "cuda" and state["rng"]["cuda"]:
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    log.info("resuming %s at step %d", out_dir, int(state["step"]))
-    return Restored(int(state["step"]), int(state["micro_batch"]), (state["fidelity_init"], state["fidelity_last"]))
+    log.info("resuming %s at step %d (saved by %d process(es))", out_dir, int(state["step"]),
+             int(state.get("world_size", 1)))
+    return Restored(int(state["step"]), int(state["micro_batch"]), (state["fidelity_init"], state["fidelity_last"]),
+                    int(state.get("world_size", 1)))

@@ -22,6 +22,8 @@ moments, the held-out evaluation (evaluate.py), TensorBoard (tb.py) and the chec
 (train_state.py): every `checkpoint_every` steps and at most `checkpoint_seconds` apart, at
 the last step, and when SIGINT or SIGTERM arrives (the step in progress finishes, is saved,
 then `Interrupted` is raised). `resume=True` continues from the newest checkpoint.
+Under torchrun (`group`, distributed.py) each rank takes its shard of every step's batch,
+the gradients are summed before the optimiser steps, and rank 0 alone evaluates and writes.
 Not here: the teacher and student files (teach.py) or the memory plan (planner.py).
 """
 from __future__ import annotations
@@ -44,12 +46,13 @@ from ..memory import peak_rss_bytes
 from ..models import Synthesizer
 from ..options import resolve_device
 from .batches import Batch, Batches, eval_items, micro_batches, split_eval
+from .distributed import Group, describe_batch, rank_micro, single
 from .evaluate import evaluate, fidelity
 from .losses import DistillLoss, capture
 from .recipes import LossConfig, TrainConfig
-from .tb import RunLogger, set_aside_stale_logs
+from .tb import QuietLogger, RunLogger, set_aside_stale_logs
 from .teacher_cache import teacher_batches
-from .train_state import Interrupted, StopOnSignal, restore, save_state
+from .train_state import Interrupted, StopOnSignal, restore, save_state, state_path
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +124,9 @@ class Session:
 
     def __init__(self, student: Synthesizer, teacher: Synthesizer, train_cfg: TrainConfig, loss_cfg: LossConfig,
                  device: torch.device, precision: Precision, loss: DistillLoss | None = None,
-                 foreach: bool | None = None):
+                 foreach: bool | None = None, group: Group | None = None):
         self.train_cfg, self.loss_cfg = train_cfg, loss_cfg
+        self.group = group or single(device)  # torchrun's ranks (distributed.py), or this process alone
         self.device, self.precision = device, precision
         self.teacher = _moved(teacher, device, precision.teacher_dtype).eval().requires_grad_(False)
         self.student = _moved(student, device).train()
@@ -147,12 +151,15 @@ class Session:
         return torch.autocast(self.device.type, dtype=p.amp_dtype or torch.float32, enabled=p.amp_dtype is not None)
 
     def step(self, batch: Batch, step: int, micro: int,
-             after_forward: Callable[[], None] | None = None) -> dict[str, torch.Tensor]:
+             after_forward: Callable[[], None] | None = None, total: int | None = None) -> dict[str, torch.Tensor]:
         """One optimiser step over `batch` in micro-batches of `micro` items.
 
         Returns the detached, unweighted loss terms averaged over the batch ("total" weighted).
         `after_forward` runs once, between the first forward and its backward (memory probes).
+        Under torchrun `batch` is this rank's shard of a global batch of `total` items: each
+        item weighs 1/total and the ranks' gradients and terms are summed (distributed.py).
         """
+        total = total or len(batch)
         for group in self.opt.param_groups + (self.opt_d.param_groups if self.opt_d else []):
             group["lr"] = self.lr_at(step)
         self.opt.zero_grad(set_to_none=True)
@@ -163,7 +170,7 @@ class Session:
         sums: dict[str, torch.Tensor] = {}
         names = self.loss.feature_names
         for k, part in enumerate(parts):
-            weight = len(part) / len(batch)
+            weight = len(part) / total
             s_in = part.to(self.device)
             if part.teacher is not None:  # computed once (teacher_cache.py): the step runs only the student
                 t_out, t_feats = part.teacher.outputs(self.device, self.precision.teacher_dtype)
@@ -195,11 +202,24 @@ class Session:
             self.scaler.scale(terms["total"] * weight).backward()
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0) + value.detach().float() * weight
+        sums = self._sync(sums)
         if adversarial:
             self.scaler.step(self.opt_d)
         self.scaler.step(self.opt)
         self.scaler.update()
         return sums
+
+    def _sync(self, sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Several ranks: their gradients and loss terms summed, before the optimiser steps."""
+        if not self.group.world.distributed:
+            return sums
+        if self.group.any(False):  # a rank ran out of memory (_step_with_backoff): all back off together
+            oom = torch.OutOfMemoryError("out of memory on another rank")
+            oom.agreed = True
+            raise oom
+        params = [p for opt in (self.opt, self.opt_d) if opt for g in opt.param_groups for p in g["params"]]
+        self.group.sum_gradients(params)
+        return self.group.sum_scalars(sums)
 
     def state_dict(self) -> dict[str, Any]:
         return {"student": self.student.state_dict(), "loss": self.loss.state_dict(), "opt": self.opt.state_dict(),
@@ -231,13 +251,15 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
           out_dir: str | Path, *, device: str | torch.device | None = None, resume: bool = False,
           progress: bool = True, hparams: dict[str, Any] | None = None,
           callback: Callable[[int, dict[str, float]], None] | None = None,
-          fingerprint: dict[str, Any] | None = None, planned_bytes: int | None = None) -> TrainResult:
+          fingerprint: dict[str, Any] | None = None, planned_bytes: int | None = None,
+          group: Group | None = None) -> TrainResult:
     """Distil `teacher` into `student` (in place) on `dataset`; logs and checkpoints under out_dir.
 
     `callback(step, losses)` runs after every step. `fingerprint` (plain data, e.g. the recipe)
     is stored in checkpoints and must match on resume (with the student, loss and train configs).
     `hparams` go to TensorBoard's HParams view with the final fidelity; `planned_bytes` (the
-    memory plan) is logged beside the measured peak.
+    memory plan) is logged beside the measured peak. `group` (distributed.joined) makes this
+    process one of torchrun's ranks: its own shard of each step, files from rank 0 alone.
     """
     from tqdm.auto import tqdm
 
@@ -245,7 +267,9 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     check = getattr(dataset, "check", None)
     if callable(check):
         check()  # a missing or truncated segment is refused now, not hours in
-    device = resolve_device(device)  # auto, cpu, cuda, cuda:N, and a GPU torch can see; else one line (options.py)
+    # auto, cpu, cuda, cuda:N, and a GPU torch can see; else one line (options.py); a rank's is the group's
+    device = group.device if group is not None else resolve_device(device)
+    group = group or single(device)
     precision = choose_precision(train_cfg.precision, device)
     cfg = train_cfg
     if not 0 <= cfg.speaker < teacher.config.spk_embed_dim:
@@ -260,8 +284,9 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     batches = Batches(dataset, train_idx, cfg, teacher.config.inter_channels, teacher.config.hop_length,
                       teacher.config.f0, loss_cfg.mean_path_fraction)
     evals = eval_items(dataset, held, cfg.eval_frames, teacher.config.f0)
-    session = Session(student, teacher, cfg, loss_cfg, device, precision)
-    micro = cfg.batch_size // cfg.accumulation
+    session = Session(student, teacher, cfg, loss_cfg, device, precision, group=group)
+    group.broadcast_modules(session.student, session.loss)  # every rank starts from rank 0's weights
+    micro = rank_micro(cfg.batch_size // cfg.accumulation, cfg.batch_size, group.world)
     run_length = ("steps", "checkpoint_every", "checkpoint_seconds", "keep_checkpoints", "eval_every", "log_every")
     fingerprint = {"student": student.config.to_dict(), "loss": _plain(loss_cfg),
                    "train": {k: v for k, v in _plain(cfg).items() if k not in run_length}, **(fingerprint or {})}
@@ -269,18 +294,25 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     start, init_mel, last_mel = 0, None, None
     restored = restore(out_dir, session, fingerprint, device, resume)
     if restored is not None:
-        start, micro, (init_mel, last_mel) = restored.step, restored.micro_batch, restored.fidelity
-    cached = teacher_batches(out_dir / "teacher_cache", session, dataset, train_idx, cfg, loss_cfg,
-                             fingerprint.get("teacher_sha256"), progress)
+        start, (init_mel, last_mel) = restored.step, restored.fidelity
+        # the micro-batch is what fits one device's memory: kept per process, whatever the world size
+        micro = max(1, min(restored.micro_batch, len(group.shard(cfg.batch_size))))
+    if group.is_main:
+        log.info("%s", describe_batch(cfg.batch_size, micro, group.world))
+    with group.main_first():  # under torchrun rank 0 builds the cache once; the others then find it
+        cached = teacher_batches(out_dir / "teacher_cache", session, dataset, train_idx, cfg, loss_cfg,
+                                 fingerprint.get("teacher_sha256"), progress and group.is_main)
     batches = cached or batches  # with the cache a step runs only the student
 
-    if not start:
+    if not start and group.is_main:
         aside = set_aside_stale_logs(out_dir)
         if aside is not None:
             log.info("a previous attempt in %s left TensorBoard logs but no checkpoint: moved them to %s", out_dir,
                      aside)
-    logger = RunLogger(out_dir, purge_step=start + 1 if start else None, sample_rate=teacher.config.sr)
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="teach", unit="step", dynamic_ncols=True)
+    logger = group.on_main(lambda: RunLogger(out_dir, purge_step=start + 1 if start else None,
+                                             sample_rate=teacher.config.sr)) or QuietLogger()
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress or not group.is_main, desc="teach", unit="step",
+               dynamic_ncols=True)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     result = TrainResult(steps=start, micro_batch=micro, device=str(device))
@@ -288,13 +320,14 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     stop = StopOnSignal()
     try:
         stop.__enter__()
-        if init_mel is None:
+        if init_mel is None and group.is_main:  # held-out evaluation on rank 0; the others wait for it
             init_mel, items = evaluate(session, evals, cfg.seed)
             logger.eval(0, items, init_mel, fidelity(items, teacher.config.sr) if cfg.eval_fidelity else None)
             last_mel = init_mel
         for step in range(start + 1, cfg.steps + 1):
             t0 = time.perf_counter()
-            sums, micro = _step_with_backoff(session, batches.draw(step), step, micro)
+            sums, micro = _step_with_backoff(session, batches.draw(step, group.shard(cfg.batch_size)), step, micro,
+                                             cfg.batch_size)
             losses = {k: float(v) for k, v in sums.items()}
             if not math.isfinite(losses["total"]):
                 raise DistillRVCError(f"the loss became {losses['total']} at step {step}: lower [train] lr or use "
@@ -307,20 +340,24 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
             bar.set_postfix(loss=f"{losses['total']:.3f}", mel=f"{losses.get('mel', float('nan')):.3f}")
             if step % cfg.log_every == 0 or step == cfg.steps:
                 logger.scalars(step, losses, micro, _peak_memory(device), planned_bytes)
-            if step % cfg.eval_every == 0 or step == cfg.steps:
+            if (step % cfg.eval_every == 0 or step == cfg.steps) and group.is_main:
                 last_mel, items = evaluate(session, evals, cfg.seed)
                 logger.eval(step, items, last_mel, fidelity(items, teacher.config.sr) if cfg.eval_fidelity else None)
-            stopping = stop.signum is not None and step < cfg.steps
-            if (step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping
-                    or time.perf_counter() - last_save >= cfg.checkpoint_seconds):
-                saved = save_state(out_dir, session, step, micro, (init_mel, last_mel), fingerprint, device,
-                                   cfg.keep_checkpoints)
+            # agreed by all ranks: one stopping or saving alone would leave the others waiting
+            signalled, timed = group.flags(stop.signum is not None,
+                                           time.perf_counter() - last_save >= cfg.checkpoint_seconds)
+            stopping = signalled and step < cfg.steps
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping or timed:
+                saved = group.on_main(lambda: save_state(out_dir, session, step, micro, (init_mel, last_mel),
+                                                         fingerprint, device, cfg.keep_checkpoints,
+                                                         group.world.size)) or state_path(out_dir, step)
                 last_save = time.perf_counter()
             if callback is not None:
                 callback(step, losses)
             if stopping:
                 log.debug("stopping after step %d (signal %d): saved %s", step, stop.signum, saved)
                 raise Interrupted(stop.signum, step, cfg.steps, saved)
+        init_mel, last_mel = group.broadcast_floats([init_mel, last_mel])
         result.fidelity = {"mel_l1_init": init_mel, "mel_l1": last_mel,
                            "mel_l1_ratio": last_mel / max(init_mel, 1e-12)}
         result.peak_memory_bytes = _peak_memory(device)
@@ -336,13 +373,17 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
     return result
 
 
-def _step_with_backoff(session: Session, batch: Batch, step: int, micro: int) -> tuple[dict[str, torch.Tensor], int]:
+def _step_with_backoff(session: Session, batch: Batch, step: int, micro: int,
+                       total: int | None = None) -> tuple[dict[str, torch.Tensor], int]:
     """`session.step`; on CUDA out-of-memory, halve the micro-batch (the batch, hence the
-    gradient, stays the same: more micro-batches accumulate) and redo the step."""
+    gradient, stays the same: more micro-batches accumulate) and redo the step. Under torchrun
+    a rank that runs out tells the others (waiting in Session._sync), and all halve theirs."""
     while True:
         try:
-            return session.step(batch, step, micro), micro
-        except torch.OutOfMemoryError:
+            return session.step(batch, step, micro, total=total), micro
+        except torch.OutOfMemoryError as e:
+            if session.group.world.distributed and not getattr(e, "agreed", False):
+                session.group.any(True)
             if micro <= 1:
                 raise DistillRVCError(
                     "out of GPU memory even at micro-batch 1: lower [train] segment_frames, turn on "
