@@ -75,7 +75,7 @@ class BenchResult(TypedDict):
 def bench(models: list[str | Path], settings: BenchSettings | None = None) -> BenchResult:
     """Benchmark model files side by side; returns plain JSON-able data (see the module docstring)."""
     if not models:
-        raise DistillRVCError("bench needs at least one --model")
+        raise DistillRVCError("bench needs at least one --model (or a --chain)")
     s = settings or BenchSettings()
     s.check()
     threads, device = check_threads(s.threads), str(resolve_device(s.device))

@@ -17,6 +17,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .atomic import write_json
 from .bench import BenchSettings, bench as run_bench, format_bench
+from .chain import Chain, ChainSettings, bench_chain, format_chain
 from .chunking import ChunkSizes
 from .cli_export import export, export_encoder_command
 from .cli_options import Amount, device_option, f0_options, hubert_option, quiet_option, threads_option
@@ -305,8 +306,12 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
 
 
 @cli.command()
-@click.option("--model", "models", required=True, multiple=True, type=click.Path(dir_okay=False),
+@click.option("--model", "models", multiple=True, type=click.Path(dir_okay=False),
               help="A .pth (torch) or .onnx (onnxruntime) model; repeat to compare several side by side.")
+@click.option("--chain", "chains", multiple=True, metavar="SPEC",
+              help="Instead of --model: a whole conversion chain, timed stage by stage (params, MB, GFLOP/s, RTF "
+                   "at 1 and 2 threads, total, ratio to the first chain): 'model=big.pth,encoder=hubert_base.pt,"
+                   "f0=rmvpe:rmvpe.pt' or 'model=tiny.pth,encoder=encoder.pt,f0=fcpe,runtime=onnxruntime'. Repeat.")
 @device_option()
 @threads_option("CPU threads for torch and onnxruntime (0 = all).", default=2)
 @click.option("--runs", type=int, default=5, show_default=True, help="Timed runs per figure (the median is kept).")
@@ -321,7 +326,7 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
 @f0_options("F0 extractor for the streaming figures (with --hubert).", ("harvest", "dio", "fcpe"), "dio")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result here.")
-def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup: int, batch: int, chunk_s: float,
+def bench(models: tuple[str, ...], chains: tuple[str, ...], device: str, threads: int, runs: int, warmup: int, batch: int, chunk_s: float,
           context_s: float, hubert: str | None, f0_method: str, fcpe: str | None, as_json: bool,
           out: str | None) -> None:
     """Time models side by side: latency and real-time factor on 1 s and 10 s inputs, batch
@@ -330,6 +335,11 @@ def bench(models: tuple[str, ...], device: str, threads: int, runs: int, warmup:
     Medians over --runs after --warmup, the models taking turns. The JSON (--json, --out)
     has the same keys for every model, so results compare across models and machines.
     """
+    if chains:
+        result = bench_chain([Chain.parse(c) for c in chains], ChainSettings(runs=runs, warmup=warmup))
+        if out:
+            write_json(out, result)
+        return click.echo(json.dumps(result, indent=2) if as_json else format_chain(result))
     settings = BenchSettings(device=device, threads=threads, runs=runs, warmup=warmup, batch=batch, chunk_s=chunk_s,
                              context_s=context_s, hubert=hubert, f0_method=f0_method, fcpe=fcpe)
     result = run_bench(list(models), settings)
