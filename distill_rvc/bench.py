@@ -114,7 +114,7 @@ def bench(models: list[str | Path], settings: BenchSettings | None = None) -> Be
     return {
         "host": {"cpu": cpu_name(), "system": platform.system(),
                  "threads": threads or torch.get_num_threads(), "device": device, "torch": torch.__version__,
-                 "onnxruntime": _ort_version(),
+                 "onnxruntime": ort_version(),
                  "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "settings": {"runs": runs, "warmup": warmup, "lengths_s": list(s.lengths_s), "batch": batch,
                      "chunk_s": s.chunk_s, "context_s": s.context_s,
@@ -174,7 +174,7 @@ def _pipeline(b: Backend, encoder, audio: np.ndarray, f0_choice: tuple[str, Any]
     return run
 
 
-def _ort_version() -> str | None:
+def ort_version() -> str | None:
     try:
         import onnxruntime
 

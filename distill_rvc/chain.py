@@ -36,6 +36,7 @@ from typing import Any, Callable, TypedDict
 import numpy as np
 import torch
 
+from .bench import ort_version
 from .errors import DistillRVCError
 from .options import check_threads
 from .timing import cpu_name, side_by_side, timed, torch_threads
@@ -174,7 +175,7 @@ def bench_chain(chains: list[Chain], settings: ChainSettings | None = None) -> C
                "gflop_per_s": base["gflop_per_s_counted"] / c["total"]["gflop_per_s_counted"]
                if c["total"]["gflop_per_s_counted"] else None,
                "rtf": {n: base["rtf"][n] / c["total"]["rtf"][n] for n in c["total"]["rtf"]}} for c in out[1:]]
-    return {"host": {"cpu": cpu_name(), "torch": torch.__version__, "onnxruntime": _ort_version()},
+    return {"host": {"cpu": cpu_name(), "torch": torch.__version__, "onnxruntime": ort_version()},
             "settings": {"threads": list(s.threads), "runs": s.runs, "warmup": s.warmup, "audio_s": seconds,
                          "audio": str(s.audio) if s.audio else "synthetic voiced glide with pauses"},
             "chains": out, "ratios": ratios}
@@ -340,14 +341,6 @@ def _synth_stage(c: Chain, backend, feats: np.ndarray, f0: np.ndarray, threads, 
     stage.runs = {n: (lambda b=backends[n]: b.run(phone, pitch, pitchf, 0, noise)) for n in threads}
     return stage
 
-
-def _ort_version() -> str | None:
-    try:
-        import onnxruntime
-
-        return onnxruntime.__version__
-    except ImportError:
-        return None
 
 
 def _si(n: float) -> str:

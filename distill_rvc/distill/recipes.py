@@ -191,12 +191,7 @@ def load_recipe(name_or_path: str | Path | Traversable) -> Recipe:
             path = shipped[text]
     else:  # a shipped file as importlib.resources hands it out
         path = name_or_path
-    if not path.is_file():
-        raise DistillRVCError(f"{path}: no such recipe file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise DistillRVCError(f"{path}: not valid TOML ({e})") from None
+    data = read_toml(path)
     recipe = _build(data, Path(path.name).stem, str(path))
     return dataclasses.replace(recipe, path=str(path))
 
@@ -365,3 +360,13 @@ def _check_ranges(obj: Any, where: str, section: str) -> None:
             bad("mean_path_fraction", "must lie in [0, 1]")
         if obj.disc_channels < 1 or obj.adversarial_start < 0:
             bad("disc_channels" if obj.disc_channels < 1 else "adversarial_start", "is out of range")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A recipe file's tables; a missing file or bad TOML is a one-line DistillRVCError."""
+    if not path.is_file():
+        raise DistillRVCError(f"{path}: no such recipe file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise DistillRVCError(f"{path}: not valid TOML ({e})") from None

@@ -18,11 +18,11 @@ recipe there would be offered for the wrong command. Not for: the model itself (
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..distill.recipes import read_toml
 from ..errors import DistillRVCError
 from .model import EncoderArch
 
@@ -121,12 +121,7 @@ def load_encoder_recipe(recipe: str | Path | EncoderRecipe) -> EncoderRecipe:
     path = Path(text)
     if path.suffix != ".toml":
         raise DistillRVCError(f"unknown encoder recipe {text!r}; use {' or '.join(RECIPES)}, or a recipe .toml file")
-    if not path.is_file():
-        raise DistillRVCError(f"{path}: no such recipe file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise DistillRVCError(f"{path}: not valid TOML ({e})") from None
+    data = read_toml(path)
     unknown = sorted(set(data) - {"base", "model", "train", "max_params", "max_gflops"})
     if unknown:
         raise DistillRVCError(f"{path}: unknown key(s) {', '.join(unknown)}; expected base, [model], [train]")
