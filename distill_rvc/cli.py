@@ -20,7 +20,8 @@ from .bench import BenchSettings, bench as run_bench, format_bench
 from .chain import Chain, ChainSettings, bench_chain, format_chain
 from .chunking import ChunkSizes
 from .cli_export import export, export_encoder_command
-from .cli_options import Amount, device_option, f0_options, hubert_option, quiet_option, threads_option
+from .cli_options import (Amount, device_option, f0_options, hubert_option, quiet_option, student_chain_options,
+                          threads_option)
 from .compare import CompareSettings, compare as run_compare, format_compare
 from .distill.planner import format_plans, format_recipes, plan as run_plan, recipe_table
 from .distill.teach import TeachSettings, format_teach, teach as run_teach
@@ -287,10 +288,12 @@ def convert(model: str, hubert: str, src: str, dst: str, f0_method: str, rmvpe: 
 @threads_option("CPU threads for torch and onnxruntime (the reference machine has 2).", default=2)
 @click.option("--runs", type=int, default=3, show_default=True, help="Timed runs per speed figure (median kept).")
 @click.option("--no-ort", is_flag=True, help="Skip onnxruntime timings (they export each .pth to ONNX first).")
+@student_chain_options()
 @quiet_option()
 def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_method: str, rmvpe: str | None,
             fcpe: str | None, transpose: float, sid: int, max_clips: int, max_clip_seconds: float, threads: int,
-            runs: int, no_ort: bool, quiet: bool) -> None:
+            runs: int, no_ort: bool, student_encoder: str | None, student_f0: str | None, no_chain: bool,
+            quiet: bool) -> None:
     """Put --student beside --teacher on the same clips: size, MACs, CPU/GPU real-time factor
     (torch and onnxruntime), peak memory, and fidelity (log-mel L1, MCD, F0 RMSE, V/UV; SECS
     and DNSMOS when resemblyzer / speechmos are installed), with a one-line verdict against
@@ -301,7 +304,8 @@ def compare(teacher: str, student: str, audio: str, hubert: str, out: str, f0_me
     """
     settings = CompareSettings(f0_method=f0_method, rmvpe=rmvpe, fcpe=fcpe, transpose=transpose, sid=sid,
                                max_clips=max_clips, max_clip_s=max_clip_seconds, threads=threads, runs=runs,
-                               ort=not no_ort)
+                               ort=not no_ort, student_encoder=student_encoder, student_f0=student_f0,
+                               chain=not no_chain)
     click.echo(format_compare(run_compare(teacher, student, audio, hubert, out, settings, progress=not quiet)))
 
 

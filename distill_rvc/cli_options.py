@@ -5,6 +5,7 @@
     device_option(default, help)         --device
     threads_option(help, default)        --threads N
     quiet_option(help)                   --quiet: no progress bar
+    student_chain_options()              compare's --student-encoder, --student-f0, --no-chain
     Amount                               12000000, 12M or 13.3G -> a float
 
 A command that takes one of these takes it from here, so its name, type and default read the
@@ -44,6 +45,18 @@ def f0_options(help: str = F0_HELP, methods: tuple[str, ...] = ("harvest", "dio"
         command = fcpe(command) if "fcpe" in methods else command
         return f0(rmvpe(command) if "rmvpe" in methods else command)
     return options
+
+
+def student_chain_options() -> Callable[[F], F]:
+    encoder = click.option("--student-encoder", type=click.Path(dir_okay=False), default=None,
+                           help="The content encoder the student converts with (a distilled encoder .pt or an "
+                                "encoder .onnx) [default: the teacher's --hubert]. Its features feed the student "
+                                "in fidelity and in the whole-chain table.")
+    f0 = click.option("--student-f0", default=None, metavar="METHOD[:MODEL]",
+                      help="The student's F0, e.g. fcpe or fcpe:f0.pt (a teach-f0 student) [default: --f0].")
+    chain = click.option("--no-chain", is_flag=True,
+                         help="Skip the whole-chain table (encoder + F0 + synthesizer of each, stage by stage).")
+    return lambda command: encoder(f0(chain(command)))
 
 
 def device_option(default: str | None = "cpu", help: str = "cpu, cuda, cuda:1 or auto.") -> Callable[[F], F]:

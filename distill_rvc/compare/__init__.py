@@ -7,6 +7,7 @@
     fidelity.py   the student's output against the teacher's (metrics.py), pooled and per clip
     speed.py      real-time factors on torch CPU, onnxruntime CPU (an ONNX export per model), the GPU
     cost.py       MACs per second of audio, peak memory (memory.py's fresh-process RSS; the GPU's)
+    whole_chain.py  both whole chains (encoder + F0 + synthesizer) timed stage by stage (chain.py)
     targets.py    TARGETS, the verdict line and the recipe ladder read off the shipped recipes
     result.py     CompareResult (to_dict() is report.json) and format_compare, what the CLI prints
     markdown.py   report.md's text

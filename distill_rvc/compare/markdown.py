@@ -31,7 +31,7 @@ def format_markdown(result: CompareResult, images: list[str]) -> str:
              f"{len(r.clips)} clip(s), {r.audio_s:.1f} s of audio; {s.f0_method} F0; {r.sr} Hz; "
              f"{s.threads or 'all'} CPU thread(s) on {cpu_name()}; torch {torch.__version__}. Speeds are medians "
              f"of {s.runs} runs, the models taking turns.", ""]
-    lines += _size_lines(r) + _rtf_lines(r) + _fidelity_lines(r)
+    lines += _size_lines(r) + _rtf_lines(r) + _chain_lines(r) + _fidelity_lines(r)
     if r.notes:
         lines += ["", "## Not measured, and why", ""] + [f"- {n}" for n in r.notes]
     lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
@@ -70,10 +70,21 @@ def _rtf_lines(r: CompareResult) -> list[str]:
     return lines
 
 
+def _chain_lines(r: CompareResult) -> list[str]:
+    if r.chain is None:
+        return []
+    from ..chain import format_chain
+
+    return ["", "## Whole chain (content encoder + F0 + synthesizer, each stage timed side by side)", "",
+            "```", format_chain(r.chain), "```"]
+
+
 def _fidelity_lines(r: CompareResult) -> list[str]:
     f = r.fidelity
     dns = f["dnsmos"]
-    lines = ["", "## Fidelity of the student to the teacher (same inputs, same noise)", ""]
+    own = r.settings.student_encoder or r.settings.student_f0
+    lines = ["", "## Fidelity of the student chain to the teacher chain (same audio, its own encoder and F0, same noise)"
+             if own else "## Fidelity of the student to the teacher (same inputs, same noise)", ""]
     if r.fidelity_reason:
         lines += [f"Not measured: {r.fidelity_reason}.", ""]
     lines += ["| metric | value | target |", "|---|---|---|",

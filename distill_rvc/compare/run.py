@@ -6,8 +6,13 @@
        DNSMOS when their extras are installed                                         fidelity.py
     -> speed: synthesizer and pipeline RTF on torch CPU, onnxruntime CPU, the GPU      speed.py
     -> size: params, file bytes, MACs per second; peak memory of a pass                cost.py
+    -> the whole chains (encoder + F0 + synthesizer) stage by stage                   whole_chain.py
     -> the verdict against the project's targets, and the recipe to try next          targets.py
     -> report.json, report.md, PNG plots, TensorBoard                                   write.py
+
+With --student-encoder / --student-f0 the student converts with its own chain: its clips'
+features come from that encoder and F0 (the same chunking and noise), so fidelity is judged on
+the chain the user will run, against the teacher's chain.
 
 A w-okada-interface ONNX student draws its noise inside the graph, so its output cannot be
 compared sample by sample: it gets size and speed only, and the report says so.
@@ -31,6 +36,7 @@ from .result import ROLES, CompareResult
 from .settings import CompareSettings
 from .speed import measure_speed
 from .targets import verdict
+from .whole_chain import measure_chain, student_inputs
 from .write import write
 
 log = logging.getLogger(__name__)
@@ -58,11 +64,20 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     with torch_threads(s.threads):
         stage("features")
         features = clip_features(clips, models["teacher"], encoder, s)
+        student_features = _student_features(clips, models["teacher"], encoder, Path(hubert), s)
         stage("fidelity")
-        outputs = {r: render(features, models[r], s.sid) for r in ROLES}
+        outputs = {"teacher": render(features, models["teacher"], s.sid),
+                   "student": render(student_features or features, models["student"], s.sid)}
         fidelity, per_clip, comparisons = measure_fidelity(outputs, sr, fidelity_reason, s.extras, notes)
         stage("speed")
         rtf = measure_speed(models, features, encoder, s, gpu, notes)
+    stage("whole chain")
+    chain = None
+    if s.chain:
+        first = Path(audio) / clips[0][0] if Path(audio).is_dir() else Path(audio)
+        chain = measure_chain(paths, Path(hubert), first, s, notes)
+    else:
+        notes.append("whole chain not measured: turned off (--no-chain)")
     stage("size and memory")
     measured = {"params": {r: models[r].info.params for r in ROLES},
                 "file_bytes": {r: models[r].info.file_bytes for r in ROLES},
@@ -71,21 +86,38 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     line = verdict(measured, student_recipe(models["student"]), fidelity_reason)  # on the numbers as measured
     result = CompareResult(teacher=paths["teacher"], student=paths["student"], out=Path(out), settings=s,
                            **finite(measured), verdict=line, sr=sr, clips=[name for name, _ in clips],
-                           audio_s=features.audio_s, per_clip=per_clip, fidelity_reason=fidelity_reason, notes=notes)
+                           audio_s=features.audio_s, per_clip=per_clip, fidelity_reason=fidelity_reason, notes=notes,
+                           chain=chain)
     stage("write")
     result.files = write(result, outputs, comparisons)
     stage.close()
     return result
 
 
+def _student_features(clips, teacher, encoder, hubert: Path, s: CompareSettings):
+    """The clips' features from the student's own encoder and F0 (the teacher's chunking and
+    noise), or None when it converts with the teacher's."""
+    import dataclasses
+
+    from ..features.encoders import open_encoder
+
+    path, method, model = student_inputs(s, hubert)
+    if path == hubert and method == s.f0_method and not s.student_f0:
+        return None
+    own = encoder if path == hubert else open_encoder(path, "cpu", threads=s.threads)
+    f0 = dataclasses.replace(s, f0_method=method, rmvpe=model if method == "rmvpe" else s.rmvpe,
+                             fcpe=model if method == "fcpe" else s.fcpe)
+    return clip_features(clips, teacher, own, f0)
+
+
 class _Stages:
-    """The progress bar over compare's six stages (one step as each ends), and a debug log of
+    """The progress bar over compare's seven stages (one step as each ends), and a debug log of
     when each began."""
 
     def __init__(self, progress: bool):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=6, desc="compare", unit="step", disable=not progress, leave=False)
+        self.bar = tqdm(total=7, desc="compare", unit="step", disable=not progress, leave=False)
         self.started = time.perf_counter()
         self.begun = False
 

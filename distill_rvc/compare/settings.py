@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..chunking import ChunkSizes
+from ..errors import DistillRVCError
 from ..options import check_threads
 
 MEM_SECONDS = 10.0  # input length of the peak memory passes
@@ -34,7 +35,23 @@ class CompareSettings:
     peak_rss: bool = True  # measure peak RSS in a fresh process per model
     mem_seconds: float = MEM_SECONDS  # input length of the memory passes
     extras: bool = True  # SECS and DNSMOS when installed
+    student_encoder: str | Path | None = None  # the student chain's content encoder (None: the teacher's)
+    student_f0: str | None = None  # the student chain's F0, "METHOD[:MODEL]" (None: the teacher's)
+    chain: bool = True  # time both whole chains (encoder + F0 + synthesizer) stage by stage
 
     def check(self) -> "CompareSettings":
         """These settings with their values checked (threads: 0 means all cores, None)."""
+        if self.student_f0 is not None:
+            from ..features.pitch import F0_METHODS
+
+            method, _, model = self.student_f0.partition(":")
+            if method not in F0_METHODS:
+                raise DistillRVCError(f"--student-f0 {self.student_f0}: unknown F0 method {method!r}; use one of "
+                                      f"{', '.join(F0_METHODS)}, optionally with :MODEL (fcpe:f0.pt)")
+            if method == "rmvpe" and not model:
+                raise DistillRVCError(f"--student-f0 {self.student_f0}: rmvpe needs its model: rmvpe:path/to/rmvpe.pt")
+            if model and not Path(model).is_file():
+                raise DistillRVCError(f"--student-f0 {self.student_f0}: {model}: no such file")
+        if self.student_encoder is not None and not Path(self.student_encoder).is_file():
+            raise DistillRVCError(f"--student-encoder {self.student_encoder}: no such file")
         return dataclasses.replace(self, threads=check_threads(self.threads))

@@ -15,14 +15,14 @@ from click.testing import CliRunner
 
 from distill_rvc import DistillRVCError, Synthesizer, load_model, save_model
 from distill_rvc.cli import cli
-from distill_rvc.compare import TARGETS, CompareSettings, compare, verdict
+from distill_rvc.compare import TARGETS, CompareSettings, compare, format_compare, verdict
 from tests.fixtures import TINY_TEACHER
 from tests.fixtures.distill_helpers import quick_recipe
 from examples.make_stand_in_hubert import write_hubert
 from tests.fixtures.onnx_files import tiny_teacher_onnx
 from tests.fixtures.audio import speech_like
 
-KEYS = {"params", "file_bytes", "macs_per_s", "peak_mem_bytes", "rtf", "fidelity", "verdict"}
+KEYS = {"params", "file_bytes", "macs_per_s", "peak_mem_bytes", "rtf", "fidelity", "verdict", "chain"}
 
 
 @pytest.fixture(autouse=True)
@@ -98,6 +98,45 @@ def test_compare_teach_student_writes_a_complete_report(setup):
     assert "at least 4x fewer parameters" in md and "F0 RMSE at most 20 cents" in md
     assert report["verdict"] in md and "broken.wav" in md
     assert "gpu not measured" in md or gpu
+    teacher_chain, student_chain = report["chain"]["chains"]
+    assert (teacher_chain["label"], student_chain["label"]) == ("teacher chain", "student chain")
+    assert [r["runtime"] for r in teacher_chain["stages"]] == ["torch", "pyworld", "torch-cpu"]
+    assert [r["runtime"] for r in student_chain["stages"]] == ["onnxruntime", "pyworld", "onnxruntime"]
+    assert teacher_chain["stages"][2]["params"] == report["params"]["teacher"]
+    assert student_chain["stages"][2]["params"] == report["params"]["student"]
+    assert report["chain"]["settings"]["threads"] == [1]
+    assert "## Whole chain" in md and "teacher chain / student chain:" in md
+    assert "whole chain on 1 thread(s): teacher " in format_compare(result)
+
+
+def test_student_chain_gets_its_own_encoder_and_f0(setup, tmp_path):
+    """--student-encoder / --student-f0: the student converts with its own chain, in fidelity and
+    in the chain table. The teacher against itself scores 0 only while both get the same features."""
+    root, _, clips, hubert = setup
+    other = write_hubert(tmp_path / "other.pt", embed_dim=768, layers=1)
+    result = compare(TINY_TEACHER, TINY_TEACHER, clips / "a.wav", hubert, tmp_path / "r",
+                     CompareSettings(f0_method="dio", threads=1, runs=1, ort=False, peak_rss=False, extras=False,
+                                     student_encoder=other, student_f0="harvest"))
+    f = result.fidelity
+    assert f["log_mel_l1"] > 0.01 and f["f0_rmse_cents"] > 0
+    teacher_chain, student_chain = result.chain["chains"]
+    assert teacher_chain["stages"][0]["what"].startswith("hubert_base.pt")
+    assert student_chain["stages"][0]["what"].startswith("other.pt") and student_chain["stages"][1]["what"] == "harvest"
+    assert [r["runtime"] for r in student_chain["stages"]] == ["torch", "pyworld", "torch-cpu"]  # --no-ort
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "## Fidelity of the student chain to the teacher chain" in md
+
+
+def test_student_chain_refusals(setup, tmp_path):
+    root, student, clips, hubert = setup
+    for value, message in (("crepe", "unknown F0 method 'crepe'"), ("rmvpe", "rmvpe needs its model"),
+                           ("fcpe:missing.pt", "missing.pt: no such file")):
+        r = CliRunner().invoke(cli, ["compare", "--teacher", str(TINY_TEACHER), "--student", str(student),
+                                     "--audio", str(clips), "--hubert", str(hubert), "--out", str(tmp_path / "r"),
+                                     "--student-f0", value])
+        assert r.exit_code == 2 and r.output.startswith("error: --student-f0") and message in r.output, r.output
+    with pytest.raises(DistillRVCError, match="--student-encoder nope.pt: no such file"):
+        compare(TINY_TEACHER, student, clips, hubert, tmp_path / "r", CompareSettings(student_encoder="nope.pt"))
 
 
 def test_fidelity_of_the_teacher_against_itself_is_perfect(setup, tmp_path):
