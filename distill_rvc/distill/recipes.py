@@ -108,6 +108,8 @@ class LossConfig:
     feature_maps: tuple[str, ...] = ("dec.ups.*",)  # module names (glob) present in both models
     adversarial: float = 0.0  # LSGAN + feature matching with a small multi-period discriminator
     adversarial_start: int = 0  # step at which the adversarial term starts
+    # Steps 1..N train each block on the teacher's input for it (stages.py), then end to end.
+    blockwise_steps: int = 0
     disc_periods: tuple[int, ...] = (2, 3, 5, 7, 11)
     disc_channels: int = 16  # first width of the discriminator (RVC's is 32)
     ground_truth: float = 0.0  # log-mel L1 against the dataset's real audio, when it has audio
@@ -358,6 +360,8 @@ def _check_ranges(obj: Any, where: str, section: str) -> None:
                 bad(key, "must not be negative (0 turns the term off)")
         if not 0 <= obj.mean_path_fraction <= 1:
             bad("mean_path_fraction", "must lie in [0, 1]")
+        if obj.blockwise_steps < 0:
+            bad("blockwise_steps", "must not be negative (0: no block-wise stage)")
         if obj.disc_channels < 1 or obj.adversarial_start < 0:
             bad("disc_channels" if obj.disc_channels < 1 else "adversarial_start", "is out of range")
 

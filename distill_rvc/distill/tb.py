@@ -1,7 +1,7 @@
 """TensorBoard logging of a distillation run, under runs/NAME.
 
     loss/<term>              every loss term (unweighted) and loss/total (weighted)
-    train/lr, train/step_s, train/micro_batch
+    train/lr, train/step_s, train/stage (0 block-wise, 1 end to end, 2 adversarial), train/micro_batch
     memory/peak_bytes        CUDA max_memory_allocated (the process's peak RSS on a CPU)
     memory/planned_bytes     the plan's prediction, to compare with it
     eval/mel_l1              held-out log-mel distance, student vs teacher
@@ -69,8 +69,8 @@ class RunLogger:
         for name, value in losses.items():
             if name == "lr":
                 w.add_scalar("train/lr", value, step)
-            elif name == "step_s":
-                w.add_scalar("train/step_s", value, step)
+            elif name in ("step_s", "stage"):  # stage: 0 block-wise, 1 end to end, 2 adversarial (stages.py)
+                w.add_scalar(f"train/{name}", value, step)
             else:
                 w.add_scalar(f"loss/{name}", value, step)
         w.add_scalar("train/micro_batch", micro_batch, step)

@@ -13,6 +13,7 @@ One optimiser step, top to bottom (`Session.step`):
         student forward under autocast (bf16, or fp16 with a GradScaler; fp32 on CPU),
             decoder resblocks recomputed in backward if gradient checkpointing is on
         [discriminator loss on the detached student audio -> backward]
+            (in the block-wise stage each block on the teacher's input for it: stages.py)
         distillation loss (losses.py) / micro-batches -> backward (gradients accumulate)
     optimiser step(s), scaler update, lr from the step number (warm-up, then cosine)
 
@@ -50,6 +51,7 @@ from .distributed import Group, describe_batch, rank_micro, single
 from .evaluate import evaluate, fidelity
 from .losses import DistillLoss, capture
 from .recipes import LossConfig, TrainConfig
+from .stages import STAGES, forced_forward, stage_at
 from .tb import QuietLogger, RunLogger, set_aside_stale_logs
 from .teacher_cache import teacher_batches
 from .train_state import Interrupted, StopOnSignal, restore, save_state, state_path
@@ -165,7 +167,8 @@ class Session:
         self.opt.zero_grad(set_to_none=True)
         if self.opt_d:
             self.opt_d.zero_grad(set_to_none=True)
-        adversarial = self.opt_d is not None and step >= self.loss_cfg.adversarial_start
+        stage = stage_at(self.loss_cfg, step, self.opt_d is not None)
+        adversarial = stage == "adversarial"
         parts = micro_batches(batch, micro)
         sums: dict[str, torch.Tensor] = {}
         names = self.loss.feature_names
@@ -181,8 +184,11 @@ class Session:
                                          noise=t_in.noise, source_noise=False)
             noise = s_in.noise[:, :self.student.config.inter_channels]  # a fixed slice where the latent is narrower
             with self._autocast(), capture(self.student, names) as s_feats:
-                s_out = self.student(s_in.phone, s_in.lengths, s_in.pitch, s_in.pitchf, s_in.sid, noise=noise,
-                                     source_noise=False)
+                if stage == "blockwise":  # each block on the teacher's input for it (stages.py)
+                    s_out = forced_forward(self.student, s_in, t_out, noise)
+                else:
+                    s_out = self.student(s_in.phone, s_in.lengths, s_in.pitch, s_in.pitchf, s_in.sid, noise=noise,
+                                         source_noise=False)
             if adversarial:
                 with self._autocast():
                     d_loss = self.loss.discriminator_loss(s_out.audio, t_out.audio)
@@ -277,6 +283,11 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
                               f"{teacher.config.spk_embed_dim - 1}")
     if teacher.config.f0 and not getattr(dataset, "f0", True):
         raise DistillRVCError("the teacher is a pitch (f0) model but the dataset has no F0; prepare it with F0")
+    if loss_cfg.blockwise_steps and student.config.inter_channels != teacher.config.inter_channels:
+        raise DistillRVCError(f"[loss] blockwise_steps = {loss_cfg.blockwise_steps} feeds the teacher's latent to the "
+                              f"student's decoder, but the student's is {student.config.inter_channels} wide, the "
+                              f"teacher's {teacher.config.inter_channels}: keep inter_channels = \"1x\" or set "
+                              "blockwise_steps = 0")
     train_idx, held = split_eval(dataset, cfg.eval_items, cfg.seed, cfg.segment_frames)
     if not held:
         log.warning("the dataset is too small to hold segments out: fidelity is measured on training segments")
@@ -334,6 +345,7 @@ def train(student: Synthesizer, teacher: Synthesizer, dataset, train_cfg: TrainC
                                       "bf16/fp32 instead of fp16")
             losses["lr"] = session.lr_at(step)
             losses["step_s"] = time.perf_counter() - t0
+            losses["stage"] = float(STAGES.index(stage_at(loss_cfg, step, session.opt_d is not None)))
             result.history.append(losses)
             result.steps, result.micro_batch = step, micro
             bar.update(1)
