@@ -46,6 +46,9 @@ class _Group(click.Group):
         except DistillRVCError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except Interrupted as e:  # a training loop saved a checkpoint first (prune's recovery; teach says more)
+            click.echo(f"interrupted: {e}", err=True)
+            sys.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)

@@ -47,18 +47,22 @@ _ONNX_SECOND_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}
 
 
 def is_onnx(path: str | Path) -> bool:
-    """An ONNX file, by suffix or by content (a ModelProto begins with a small ir_version, field 1).
+    """An ONNX file, by content (a ModelProto begins with a small ir_version, field 1), or by
+    its .onnx suffix when the content says nothing else.
 
-    PyTorch files begin with "PK" (zip) or 0x80 (a pickle), so the two never collide.
+    PyTorch files begin with "PK" (zip) or 0x80 (a pickle), so the two never collide, and a
+    PyTorch file misnamed .onnx is still read as what it is.
     """
     path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        return True
     try:
         with open(path, "rb") as f:
             head = f.read(3)
     except OSError:
+        return path.suffix.lower() == ".onnx"
+    if head[:2] == b"PK" or head[:1] == b"\x80":
         return False
+    if path.suffix.lower() == ".onnx":
+        return True
     return len(head) == 3 and head[0] == 0x08 and head[1] < 0x80 and head[2] in _ONNX_SECOND_TAGS
 
 

@@ -152,6 +152,12 @@ def test_an_onnx_file_is_named_as_such(tmp_path):
         _one_line_error(CliRunner().invoke(cli, ["inspect", str(model), "--no-memory"]), "this is already an ONNX file")
         _one_line_error(CliRunner().invoke(cli, ["export", str(model), "-o", str(tmp_path / "x.onnx")]),
                         "this is already an ONNX file")
+    from distill_rvc.safe_load import safe_torch_load
+    from tests.fixtures import TINY_TEACHER
+
+    misnamed = tmp_path / "teacher.onnx"  # a PyTorch zip named .onnx is read as what it is
+    misnamed.write_bytes(TINY_TEACHER.read_bytes())
+    assert set(safe_torch_load(misnamed)) == set(safe_torch_load(TINY_TEACHER))
 
 
 # ---- 11.8: write failures in prepare's cache and convert's WAV

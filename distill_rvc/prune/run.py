@@ -107,6 +107,10 @@ class PruneSettings:
             raise DistillRVCError(f"parts to prune must be among {', '.join(PARTS)}")
         if self.widths_mode not in WIDTH_MODES:
             raise DistillRVCError(f"--widths must be {' or '.join(WIDTH_MODES)}, not {self.widths_mode!r}")
+        if self.device is not None:  # checked even when nothing will run there: a typo is still a typo
+            from ..options import resolve_device
+
+            resolve_device(self.device)
 
     @property
     def target(self) -> dict[str, float] | None:

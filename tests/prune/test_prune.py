@@ -419,6 +419,7 @@ def test_cli_prune_prints_the_report(tmp_path):
     (["--recover-steps", "5"], "need data: pass --data"),
     (["--target-params", "1k"], "pruning cannot reach 1,000 parameters"),
     (["--out", "x.onnx"], "--out must name a .pth file"),
+    (["--device", "gpu0"], "--device 'gpu0': expected"),  # refused even when nothing would run there
 ])
 def test_cli_refuses_bad_options_in_one_line(tmp_path, args, message):
     argv = ["prune", "--model", str(TINY_TEACHER), "--out", str(tmp_path / "p.pth"), "--latency-seconds", "0",
@@ -426,6 +427,23 @@ def test_cli_refuses_bad_options_in_one_line(tmp_path, args, message):
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_sigterm_during_recovery_exits_143(tmp_path, monkeypatch):
+    """A stop signal in recovery's training loop (which saves a checkpoint first) leaves with the
+    shell's code for the signal, as `teach` does: 143 for SIGTERM, not a generic 130."""
+    import signal
+
+    import distill_rvc.cli as cli_module
+    from distill_rvc.distill.train_state import Interrupted
+
+    def stopped(*args, **kwargs):
+        raise Interrupted(signal.SIGTERM, 3, 10, tmp_path / "step3.pt")
+    monkeypatch.setattr(cli_module, "run_prune", stopped)
+    result = CliRunner().invoke(cli, ["prune", "--model", str(TINY_TEACHER), "--out", str(tmp_path / "p.pth"),
+                                      "--quiet"])
+    assert result.exit_code == 143, result.output
+    assert "interrupted: stopped by SIGTERM after step 3 of 10" in result.output
 
 
 @pytest.mark.parametrize("settings, message", [
