@@ -113,6 +113,20 @@ class StudentEncoder(nn.Module):
         """HuBERT's frame count for `samples` samples: floor((N - 400) / 320) + 1, 0 if N < 400."""
         return 0 if samples < WINDOW else (samples - WINDOW) // FRAME + 1
 
+    def memory(self, version: str, ladder_s: tuple[float, ...] = (10, 30, 60, 120)) -> "InferenceMemory":
+        """Peak bytes of one pass by input length (chunking's budget), traced on fake tensors as
+        ContentEncoder.memory is."""
+        from ..memory import InferenceMemory, fake_peaks
+
+        self.dim(version)
+        arch, trained_for = self.arch, self.version
+        with torch.no_grad():
+            peaks = fake_peaks(lambda: StudentEncoder(arch, trained_for).eval(),
+                               [lambda m, s=s: m(torch.zeros(1, int(s * 16000))) for s in ladder_s])
+        weights = peaks[0].get("param", 0) + peaks[0].get("buffer", 0)
+        return InferenceMemory(seconds=tuple(ladder_s), peaks=tuple(p["total"] for p in peaks), weights=weights,
+                               dtype="float32")
+
     def dim(self, version: str) -> int:
         if version != self.version:
             raise DistillRVCError(f"this student encoder was trained for {self.version} ({self.arch.out_dim}-d) "

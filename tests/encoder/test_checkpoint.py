@@ -58,3 +58,22 @@ def test_truncated_and_foreign_files_are_refused(saved, tmp_path):
         load_encoder(cut)
     with pytest.raises(DistillRVCError, match="not a distill-rvc student encoder"):
         load_encoder(TINY_TEACHER)
+
+
+def test_convert_runs_with_a_distilled_encoder(tmp_path):
+    """`convert --hubert encoder.pt` end to end: chunking sizes the encoder's passes
+    (StudentEncoder.memory; without it convert and compare failed with an AttributeError)."""
+    from distill_rvc.convert import ConvertSettings, convert
+    from distill_rvc.features import write_wav
+    from distill_rvc.features.encoders import open_encoder
+
+    torch.manual_seed(0)
+    model = StudentEncoder(EncoderArch(n_mels=20, dim=16, blocks=2, out_dim=768)).eval()
+    path = save_encoder(tmp_path / "encoder.pt", model, {"sha256": "ab" * 32, "layer": "12"}, {"steps": 3})
+    enc = open_encoder(path)
+    mem = enc.memory("v2")
+    assert mem.weights >= 4 * model.params and mem.peaks[-1] > mem.peaks[0] > mem.weights  # grows with length
+    t = np.arange(32000) / 16000
+    wav = write_wav(tmp_path / "in.wav", (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), 16000)
+    out = convert(TINY_TEACHER, path, wav, tmp_path / "out.wav", ConvertSettings(f0_method="dio"), threads=1)
+    assert len(out.files) == 1 and (tmp_path / "out.wav").stat().st_size > 1000
