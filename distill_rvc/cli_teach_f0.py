@@ -29,6 +29,10 @@ _D = TeachF0Settings()
               help="The student's channels (a multiple of 4; the shipped FCPE has 512).")
 @click.option("--layers", type=click.IntRange(min=1), default=_D.layers, show_default=True,
               help="The student's conformer conv layers (the shipped FCPE has 6).")
+@click.option("--init", type=click.Choice(["teacher", "random"]), default=_D.init, show_default=True,
+              help="The student's first weights: teacher = the teacher's most used channels and evenly spaced "
+                   "layers (a good F0 before any step), random = a random network whose head starts at the "
+                   "data's mean salience.")
 @click.option("--steps", type=click.IntRange(min=1), default=_D.steps, show_default=True,
               help="Training steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=_D.batch_size, show_default=True,
@@ -47,7 +51,7 @@ _D = TeachF0Settings()
 @threads_option("CPU threads for torch (0 = all cores) [default: torch's]. On a busy machine 1 can be "
                 "much faster than 2.")
 @quiet_option()
-def teach_f0(audio: str, out: str, fcpe: str | None, hidden: int, layers: int, steps: int, batch_size: int,
+def teach_f0(audio: str, out: str, fcpe: str | None, hidden: int, layers: int, init: str, steps: int, batch_size: int,
              crop_seconds: float, sweeps: int, shifts: tuple[float, ...], held: str | None, device: str,
              threads: int | None, quiet: bool) -> None:
     """Distil the FCPE pitch network into a slim student; writes OUT (f0.pt).
@@ -59,7 +63,7 @@ def teach_f0(audio: str, out: str, fcpe: str | None, hidden: int, layers: int, s
     is cached once; training is logged to TensorBoard and checkpointed: running the same
     command again resumes. Ctrl-C or SIGTERM finishes the current step, saves and exits.
     """
-    settings = TeachF0Settings(fcpe=fcpe, hidden=hidden, layers=layers, steps=steps, batch_size=batch_size,
+    settings = TeachF0Settings(fcpe=fcpe, hidden=hidden, layers=layers, init=init, steps=steps, batch_size=batch_size,
                                crop_seconds=crop_seconds, sweeps=sweeps, shifts=tuple(shifts), held=held,
                                device=device, threads=threads, progress=not quiet)
     try:

@@ -6,7 +6,8 @@
 
     load the teacher -> the speech at 16 kHz (+ pitch-shifted copies, + synthetic sweeps),
     the teacher's salience for each clip, cached (OUT.work/targets_train, targets_held) ->
-    a FCPE(FCPEConfig(hidden, layers)) student, same front end and 360 bins -> train
+    a FCPE(FCPEConfig(hidden, layers)) student, same front end and 360 bins, its weights cut
+    from the teacher's channels (teacher_init.py) or random with the head at the prior -> train
     (train.py; resumes from OUT.work/checkpoints when run again with the same --out) ->
     write f0.pt in torchfcpe's format (checkpoint.py) -> time both on 10 s of audio
 
@@ -31,6 +32,7 @@ from ..options import check_threads, refuse_overwrite, resolve_device
 from ..safe_load import file_sha256, safe_torch_load
 from .checkpoint import save_fcpe
 from .data import CACHE_FORMAT, Targets, build_targets, cached_targets, file_key, load_clips, sweeps
+from .teacher_init import init_from_teacher
 from .train import Schedule, TrainOutcome, init_from_prior, train_student
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ class TeachF0Settings:
     steps: int = 2000
     batch_size: int = 8
     crop_seconds: float = 2.0
-    lr: float = 2e-3
+    lr: float | None = None  # None: 1e-3 from the teacher's weights, 2e-3 from a random init
+    init: str = "teacher"  # "teacher": cut from the teacher's channels (teacher_init.py); "random": the prior bias
     sweeps: int = 40  # synthetic harmonic sweeps of 4 s added to the training data
     shifts: tuple[float, ...] = ()  # semitones: a pitch-shifted copy of every training file per value
     held: str | Path | None = None  # a folder of held-out speech (else the last held_files files of --audio)
@@ -56,6 +59,7 @@ class TeachF0Settings:
     device: str | None = "cpu"
     threads: int | None = None
     progress: bool = True
+    time_it: bool = True  # time teacher and student on 10 s of audio at the end (about 3 s of the teacher)
     stop_after: int | None = None  # tests: stop after this step, as a kill after a checkpoint would
 
     def check(self) -> Schedule:
@@ -72,12 +76,15 @@ class TeachF0Settings:
             raise DistillRVCError(f"--sweeps {self.sweeps!r}: give a whole number >= 0")
         if not all(isinstance(s, (int, float)) and math.isfinite(s) and abs(s) <= 24 for s in self.shifts):
             raise DistillRVCError(f"--shift {self.shifts!r}: give semitones between -24 and 24")
-        for name in ("crop_seconds", "lr"):
-            value = getattr(self, name)
+        if self.init not in ("teacher", "random"):
+            raise DistillRVCError(f"--init {self.init!r}: use teacher or random")
+        lr = self.lr if self.lr is not None else (1e-3 if self.init == "teacher" else 2e-3)
+        for name, value in (("crop_seconds", self.crop_seconds), ("lr", lr)):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise DistillRVCError(f"--{name.replace('_', '-')} {value!r}: give a number > 0")
-        return Schedule(steps=self.steps, batch_size=self.batch_size, crop_frames=max(1, round(self.crop_seconds * 100)),
-                        lr=float(self.lr), warmup_steps=min(50, max(1, self.steps // 10)), eval_every=self.eval_every,
+        return Schedule(steps=self.steps, batch_size=self.batch_size,
+                        crop_frames=max(1, round(self.crop_seconds * 100)),
+                        lr=float(lr), warmup_steps=min(50, max(1, self.steps // 10)), eval_every=self.eval_every,
                         checkpoint_every=self.eval_every, seed=self.seed)
 
 
@@ -107,7 +114,7 @@ class TeachF0Result:
     train_data: Targets
     held_data: Targets
     outcome: TrainOutcome
-    speed: Speed
+    speed: Speed | None  # None: not timed (time_it=False)
     student: FCPE = field(repr=False)  # the trained model, eval mode, on the CPU (as load_fcpe gives it)
 
 
@@ -183,15 +190,19 @@ def teach_f0(audio: str | Path, out: str | Path, settings: TeachF0Settings | Non
         torch.manual_seed(settings.seed)
         config = FCPEConfig(hidden=settings.hidden, layers=settings.layers)
         student = FCPE(config)
-        init_from_prior(student, train_data)
+        if settings.init == "teacher":
+            init_from_teacher(student, teacher)
+        else:
+            init_from_prior(student, train_data)
         fingerprint = {"schedule": schedule.as_dict(), "hidden": settings.hidden, "layers": settings.layers,
+                       "init": settings.init,
                        "teacher": sha, "train_frames": int(train_data.offsets[-1]),
                        "held_frames": int(held_data.offsets[-1])}
         outcome = train_student(student, train_data, held_data, schedule, work, fingerprint, device,
                                 settings.progress, settings.stop_after)
         student.cpu().eval()
         save_fcpe(out, student, teacher_checkpoint, outcome.steps)
-        speed = _speed(teacher, student, settings.seed)
+        speed = _speed(teacher, student, settings.seed) if settings.time_it else None
     finally:
         torch.set_num_threads(old_threads)
     return TeachF0Result(out, work, teacher_path, config, _count(student), _count(teacher), out.stat().st_size,
@@ -206,7 +217,8 @@ def format_teach_f0(result: TeachF0Result) -> str:
     o, c = result.outcome, result.config
     lines = [
         f"student    FCPE hidden {c.hidden}, {c.layers} layers: {result.params / 1e6:.2f} M params, "
-        f"{result.bytes / 1e6:.1f} MB (teacher {result.teacher_params / 1e6:.2f} M, {result.teacher_bytes / 1e6:.1f} MB)",
+        f"{result.bytes / 1e6:.1f} MB (teacher {result.teacher_params / 1e6:.2f} M, "
+        f"{result.teacher_bytes / 1e6:.1f} MB)",
         f"data       {result.train_data.clips} clips, {result.train_data.seconds / 60:.1f} min"
         f"{_skipped(result.train_data)}; held out {result.held_data.clips} clips, "
         f"{result.held_data.seconds / 60:.1f} min{_skipped(result.held_data)}",
@@ -214,8 +226,8 @@ def format_teach_f0(result: TeachF0Result) -> str:
         + f", {o.seconds:.0f} s",
         f"held-out   vs the teacher FCPE: median F0 error {o.start.cents:.1f} -> {o.end.cents:.1f} cents, "
         f"V/UV agreement {o.start.vuv:.3f} -> {o.end.vuv:.3f}, BCE {o.start.bce:.4f} -> {o.end.bce:.4f}",
-        f"speed      salience of 10 s: teacher {result.speed.teacher_s:.3f} s, student {result.speed.student_s:.3f} s "
-        f"({result.speed.ratio:.1f}x faster, {result.speed.threads} thread(s), CPU)",
+        *([f"speed      salience of 10 s: teacher {result.speed.teacher_s:.3f} s, "
+           f"student {result.speed.student_s:.3f} s ({result.speed.ratio:.1f}x faster, {result.speed.threads} thread(s), CPU)"] if result.speed else []),
         f"f0 model   {result.out} (torchfcpe's format: --fcpe {result.out.name}, --f0 fcpe:{result.out.name})",
         f"work       {result.work} (tensorboard --logdir {result.work / 'tb'})",
     ]

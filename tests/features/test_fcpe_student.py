@@ -27,8 +27,8 @@ from tests.features.test_fcpe import SPEECH, WEIGHTS, _import_torchfcpe, needs_w
 from tests.fixtures import TINY_TEACHER
 
 pytestmark = needs_weights
-TINY = TeachF0Settings(fcpe=WEIGHTS, hidden=32, layers=1, steps=100, batch_size=4, lr=1e-2, sweeps=2,
-                       eval_every=50, threads=1, progress=False)
+TINY = TeachF0Settings(fcpe=WEIGHTS, hidden=32, layers=1, init="random", steps=100, batch_size=4, lr=1e-2, sweeps=2,
+                       eval_every=50, threads=1, progress=False, time_it=False)
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +80,24 @@ def test_the_file_is_torchfcpe_format_and_loads_back_to_the_same_output(run):
 def _layer_keys() -> list[str]:
     return [f"conformer.net.{n}.{p}" for n in (0, 2, 6) for p in ("weight", "bias")] + \
         ["conformer.net.4.conv.weight", "conformer.net.4.conv.bias", "norm.weight", "norm.bias"]
+
+
+def test_the_teacher_cut_at_full_size_is_the_teacher_and_smaller_cuts_start_close(run):
+    from distill_rvc.features.fcpe import FCPE, FCPEConfig
+    from distill_rvc.fcpe_student.teacher_init import init_from_teacher
+    from distill_rvc.fcpe_student.train import evaluate
+
+    teacher = load_fcpe(WEIGHTS)
+    full = FCPE(FCPEConfig())
+    init_from_teacher(full, teacher)  # every channel, every layer: the same network
+    x, _ = sweep()
+    torch.testing.assert_close(full.salience(x), teacher.salience(x), atol=0, rtol=0)
+    cut = FCPE(FCPEConfig(hidden=128, layers=3))
+    init_from_teacher(cut, teacher)
+    start = evaluate(cut, run.held_data, torch.device("cpu"))
+    assert start.cents < 60 and run.outcome.start.cents > 600  # measured 24.7 c; the random init: 1355 c
+    with pytest.raises(DistillRVCError, match="cannot be cut from a teacher of 512 x 6"):
+        init_from_teacher(FCPE(FCPEConfig(hidden=16, layers=7)), teacher)
 
 
 def test_weight_norm_pair_by_hand():
@@ -139,9 +157,13 @@ def test_bad_input_is_one_clear_error(tmp_path):
 
 
 def test_cli_end_to_end(tmp_path):
+    (tmp_path / "speech").mkdir()
+    for name in ("f2_0.wav", "gbm1_0.wav", "usm1_0.wav"):  # one to learn from, the last two held out
+        shutil.copy(SPEECH / name, tmp_path / "speech" / name)
     out = tmp_path / "f0.pt"
-    args = ["teach-f0", "--audio", str(SPEECH), "--out", str(out), "--fcpe", str(WEIGHTS), "--hidden", "16",
-            "--layers", "1", "--steps", "3", "--batch-size", "2", "--sweeps", "0", "--threads", "1", "--quiet"]
+    args = ["teach-f0", "--audio", str(tmp_path / "speech"), "--out", str(out), "--fcpe", str(WEIGHTS),
+            "--hidden", "16", "--layers", "1", "--steps", "3", "--batch-size", "2", "--sweeps", "0", "--threads", "1",
+            "--quiet"]
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.output
     assert "held-out   vs the teacher FCPE: median F0 error" in r.output and "x faster" in r.output
