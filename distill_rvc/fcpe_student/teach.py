@@ -12,6 +12,26 @@
     write f0.pt in torchfcpe's format (checkpoint.py) -> time both on 10 s of audio
 
 The held-out files are --held's, or else the last `held_files` files of --audio (sorted).
+
+Measured 2026-12-03 on the shared 2-core dev machine (load 4-8 from other jobs), torch 2.13
+CPU, 1 thread: `teach-f0` on 330 espeak-ng clips (11 voices, -p 30..80, -s 130..175; 22 min)
++ 40 sweeps, batch 8 x 2 s crops, held out: 28 clips of two other voices (en-us+m3, en+f4,
+131 s); then `python bench/bench_fcpe_student.py` on those held-out files:
+
+    model                  params    MB   vs teacher: med c  p95 c  >50 c  V/UV    vs harvest: med c  V/UV   sweep c
+    shipped FCPE (teacher) 10.83 M  43.4              0.00    0.0   0.000  1.000               6.44  0.891     1.03
+    256 x 6, 600 steps      2.86 M  11.5              3.32   19.0   0.010  0.976               6.44  0.894     2.48
+    128 x 6, 800 steps      0.79 M   3.2              4.36   25.2   0.017  0.966               6.87  0.899     3.09
+
+    salience of 10 s, 1 thread: teacher 1.014 s, 256 x 6 0.366 s (2.8x faster), 128 x 6 0.150 s (6.8x)
+    training: 256 x 6 1245 s (held-out 11.5 -> 3.3 c, V/UV 0.759 -> 0.976 from the teacher cut);
+              128 x 6 786 s (21.3 -> 4.4 c, 0.754 -> 0.966)
+
+So both students are as close to harvest as the teacher is (6.4-6.9 c vs 6.44 c): the error
+against the teacher (3-4 c median) is below the teacher's own disagreement with harvest. A
+random init (prior bias) reached 25 c after 100 steps of 256 x 6, where the teacher cut
+starts at 11.5 c and is at 4.7 c after 100 steps. The default is 256 x 6 (the more accurate);
+128 x 6 fits the chain's budget more easily for one more cent.
 Not here: the options' parsing (cli_teach_f0.py), the loop (train.py), the file format (checkpoint.py).
 """
 from __future__ import annotations
@@ -227,7 +247,8 @@ def format_teach_f0(result: TeachF0Result) -> str:
         f"held-out   vs the teacher FCPE: median F0 error {o.start.cents:.1f} -> {o.end.cents:.1f} cents, "
         f"V/UV agreement {o.start.vuv:.3f} -> {o.end.vuv:.3f}, BCE {o.start.bce:.4f} -> {o.end.bce:.4f}",
         *([f"speed      salience of 10 s: teacher {result.speed.teacher_s:.3f} s, "
-           f"student {result.speed.student_s:.3f} s ({result.speed.ratio:.1f}x faster, {result.speed.threads} thread(s), CPU)"] if result.speed else []),
+           f"student {result.speed.student_s:.3f} s ({result.speed.ratio:.1f}x faster, "
+           f"{result.speed.threads} thread(s), CPU)"] if result.speed else []),
         f"f0 model   {result.out} (torchfcpe's format: --fcpe {result.out.name}, --f0 fcpe:{result.out.name})",
         f"work       {result.work} (tensorboard --logdir {result.work / 'tb'})",
     ]
