@@ -170,3 +170,15 @@ def test_cli_end_to_end(tmp_path):
     assert load_fcpe(out).config.hidden == 16 and (tmp_path / "f0.work" / "tb").is_dir()
     r = CliRunner().invoke(cli, args[:2] + [str(tmp_path / "none")] + args[3:])
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and "no such folder" in r.output, r.output
+
+
+def test_a_pitch_shifted_copy_is_an_octave_up_for_the_teacher():
+    from distill_rvc.fcpe_student.data import load_clips
+
+    teacher = load_fcpe(WEIGHTS)
+    clips, skipped = load_clips([SPEECH / "usm1_0.wav"], shifts=(12.0,))
+    assert len(clips) == 2 and len(clips[1]) == len(clips[0]) and skipped == {}
+    f0, up = teacher.infer(clips[0]), teacher.infer(clips[1])
+    both = (f0 > 0) & (up > 0)
+    assert both.mean() > 0.3
+    assert abs(np.median(1200 * np.log2(up[both] / f0[both])) - 1200) < 50  # librosa's phase vocoder: +12 semitones
