@@ -12,7 +12,9 @@ a crop's input is exactly what the front end gives at those frames. The salience
 as float16 (its values are in (0, 1); the rounding, < 5e-4, is far below the loss's scale).
 The cache (mel.npy, salience.npy, offsets.npy, then manifest.json, each written atomically)
 is keyed by the teacher's sha256, the files' names, sizes and times and the augmentation:
-any change rebuilds it. Not for: training batches (train.py).
+any change rebuilds it. A run killed while the teacher runs starts that pass over (it takes
+minutes: about 0.06 s of teacher per second of audio at one thread).
+Not for: training batches (train.py).
 """
 from __future__ import annotations
 
