@@ -14,6 +14,7 @@ CLI prints:
     teach(teacher, data, out)                     distil a student
     teach_many(voices, out)                       distil many voices in turn, resumable (a VOICES.toml)
     teach_encoder(hubert, audio, out)             distil a small student of the content encoder
+    teach_f0(audio, out)                          distil a slim FCPE (F0) student, in torchfcpe's format
     prune(model, out)                             prune a model's channels
     compare(teacher, student, audio, hubert, out) the student beside the teacher: report.md/json
     convert(model, hubert, src, dst)              wav -> wav in the model's voice
@@ -39,6 +40,7 @@ from .distill.teach import TeachResult, TeachSettings, format_teach, teach
 from .encoder import (TeachEncoderResult, TeachEncoderSettings, format_teach_encoder, load_encoder,
                       teach_encoder)
 from .errors import DistillRVCError
+from .fcpe_student import TeachF0Result, TeachF0Settings, format_teach_f0, teach_f0
 from .inspect_model import InspectResult, InspectSettings, format_inspect, inspect
 from .models import Synthesizer
 from .features.encoders import FeatureEncoder, open_encoder
@@ -55,6 +57,7 @@ __all__ = [
     "TeachResult", "TeachSettings", "format_teach", "teach",
     "TeachManyResult", "TeachManySettings", "format_teach_many", "teach_many",
     "TeachEncoderResult", "TeachEncoderSettings", "format_teach_encoder", "teach_encoder", "load_encoder",
+    "TeachF0Result", "TeachF0Settings", "format_teach_f0", "teach_f0",
     "PruneReport", "PruneSettings", "format_prune", "prune",
     "CompareResult", "CompareSettings", "compare", "format_compare",
     "ConvertResult", "ConvertSettings", "convert", "format_convert",

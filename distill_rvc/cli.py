@@ -35,6 +35,7 @@ from .prune import PruneSettings, format_prune, prune as run_prune
 from .prune.widths import PARTS
 from .cli_teach_many import teach_many
 from .cli_teach_encoder import teach_encoder
+from .cli_teach_f0 import teach_f0
 
 
 class _Group(click.Group):
@@ -200,6 +201,7 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
 
 cli.add_command(teach_many)  # in cli_teach_many.py: cli.py is at the layout's 450 lines
 cli.add_command(teach_encoder)  # in cli_teach_encoder.py: cli.py is at the layout's 450 lines
+cli.add_command(teach_f0)  # in cli_teach_f0.py, likewise
 
 
 @cli.command()

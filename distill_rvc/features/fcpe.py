@@ -25,7 +25,8 @@ saturates there anyway), so FCPE's F0 lands in the range harvest and dio give.
 `assets/fcpe_c_v001.pt`, located with `importlib.util.find_spec` (which does not run the
 package's `__init__`).
 
-Not for: harvest/dio/rmvpe or coarse pitch (`pitch.py`, `rmvpe.py`); training FCPE.
+Not for: harvest/dio/rmvpe or coarse pitch (`pitch.py`, `rmvpe.py`); training FCPE (a slim
+student of it: `fcpe_student/`, `distill-rvc teach-f0`).
 """
 from __future__ import annotations
 
