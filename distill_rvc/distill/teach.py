@@ -4,7 +4,8 @@
     teach(teacher, data, out, settings) -> TeachResult
     format_teach(result) -> str                     what `distill-rvc teach` prints
 
-    load the teacher -> build the student from the recipe, initialised from the teacher
+    load the teacher -> [--encoder: the student's own content features, student_features.py]
+    -> build the student from the recipe, initialised from the teacher
     -> plan the training memory; refuse if it exceeds the recipe's budget
     -> train (trainer.py) -> save the student (RVC's format when RVC can build it) with the
        recipe and provenance (teacher sha256, steps, fidelity) under its metadata, and the
