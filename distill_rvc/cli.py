@@ -21,7 +21,7 @@ from .chain import Chain, ChainSettings, bench_chain, format_chain
 from .chunking import ChunkSizes
 from .cli_export import export, export_encoder_command
 from .cli_options import (Amount, device_option, f0_options, hubert_option, quiet_option, student_chain_options,
-                          threads_option)
+                          teach_encoder_option, threads_option)
 from .compare import CompareSettings, compare as run_compare, format_compare
 from .distill.planner import format_plans, format_recipes, plan as run_plan, recipe_table
 from .distill.teach import TeachSettings, format_teach, teach as run_teach
@@ -167,6 +167,7 @@ cli.add_command(export_encoder_command)
 @click.option("--teacher-cache/--no-teacher-cache", default=None,
               help="Compute the teacher's outputs once per crop and noise seed (in OUT/teacher_cache), so a step "
                    "runs only the student [default: the recipe's teacher_cache, \"auto\"].")
+@teach_encoder_option()
 @device_option(None, "cuda, cuda:1 or cpu [default: cuda if available].")
 @click.option("--no-budget-check", is_flag=True,
               help="Start even if the memory plan exceeds the recipe's budget (an OOM halves the micro-batch).")
@@ -174,7 +175,7 @@ cli.add_command(export_encoder_command)
 @quiet_option()
 def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | None, batch_size: int | None,
           key: float | None, resume: bool, checkpoint_every: str | None, teacher_cache: bool | None,
-          device: str | None, no_budget_check: bool, threads: int | None, quiet: bool) -> None:
+          encoder: str | None, device: str | None, no_budget_check: bool, threads: int | None, quiet: bool) -> None:
     """Distil TEACHER into a slim student with a recipe; writes OUT/<teacher>_<recipe>.pth.
 
     The name starts with the teacher's, so RVC still pairs the student with the voice's index
@@ -189,7 +190,7 @@ def teach(teacher: str, recipe: str, data: str, out: str | None, steps: int | No
     """
     settings = TeachSettings(recipe=recipe, steps=steps, batch_size=batch_size, key=key, resume=resume, device=device,
                              check_budget=not no_budget_check, progress=not quiet, checkpoint_every=checkpoint_every,
-                             teacher_cache=teacher_cache, threads=threads)
+                             teacher_cache=teacher_cache, threads=threads, encoder=encoder)
     try:
         result = run_teach(teacher, data, out, settings)
     except Interrupted as e:

@@ -6,6 +6,7 @@
     threads_option(help, default)        --threads N
     quiet_option(help)                   --quiet: no progress bar
     student_chain_options()              compare's --student-encoder, --student-f0, --no-chain
+    teach_encoder_option()               teach's --encoder / --student-encoder PATH: the chain the student is taught in
     Amount                               12000000, 12M or 13.3G -> a float
 
 A command that takes one of these takes it from here, so its name, type and default read the
@@ -57,6 +58,16 @@ def student_chain_options() -> Callable[[F], F]:
     chain = click.option("--no-chain", is_flag=True,
                          help="Skip the whole-chain table (encoder + F0 + synthesizer of each, stage by stage).")
     return lambda command: encoder(f0(chain(command)))
+
+
+def teach_encoder_option() -> Callable[[F], F]:
+    return click.option(
+        "--encoder", "--student-encoder", "encoder", type=click.Path(dir_okay=False), default=None,
+        help="Distil the chain you will run: the student hears this small content encoder's features (encoder.pt "
+             "from `teach-encoder`, or its .onnx) while the teacher hears the cache's HuBERT features, and it is "
+             "judged on the audio. They are computed once from the cache's audio (OUT/student_features); the "
+             "student file records the encoder, --resume refuses another one. Its version and width must be the "
+             "teacher's [default: none: the student hears HuBERT too].")
 
 
 def device_option(default: str | None = "cpu", help: str = "cpu, cuda, cuda:1 or auto.") -> Callable[[F], F]:

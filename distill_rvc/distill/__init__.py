@@ -11,6 +11,7 @@
     evaluate.py      the held-out evaluation: log-mel L1, student vs teacher
     planner.py       peak training memory from one traced step on fake tensors (`distill-rvc plan`, `recipes`)
     tb.py            TensorBoard logging (scalars, audio, mel images, hparams)
+    student_features.py  `teach --encoder`: the student's own content features, computed once per run
     teach.py         `teach()`: recipe + teacher file + dataset -> runs/NAME/<teacher>_<recipe>.pth
 
 Importing this package imports nothing heavy; each module pulls in what it needs.

@@ -12,7 +12,7 @@ Any object with `__len__`, `__getitem__ -> Segment` and `frames(i)` serves as a 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -34,6 +34,7 @@ class Batch:
     noise: torch.Tensor  # [B, inter, T] standard normal prior noise (zeros on mean-path steps)
     audio: torch.Tensor | None  # [B, 1, T * hop] real audio, if every segment has it
     teacher: Any = None  # teacher_cache.TeacherTargets: the teacher's outputs, when they were computed once
+    student_phone: torch.Tensor | None = None  # [B, T, C] the student's own content features (teach --encoder)
 
     def to(self, device: torch.device, dtype: torch.dtype = torch.float32) -> "Batch":
         def move(x, float_dtype=None):
@@ -41,7 +42,13 @@ class Batch:
                 return None
             return x.to(device, dtype=float_dtype) if float_dtype else x.to(device)
         return Batch(move(self.phone, dtype), move(self.lengths), move(self.pitch), move(self.pitchf),
-                     move(self.sid), move(self.noise, dtype), move(self.audio), self.teacher)
+                     move(self.sid), move(self.noise, dtype), move(self.audio), self.teacher,
+                     move(self.student_phone, dtype))
+
+    def for_student(self) -> "Batch":
+        """What the student hears: its own content features in `phone` when the batch has them
+        (student_features.py), else the teacher's; everything else is shared."""
+        return self if self.student_phone is None else replace(self, phone=self.student_phone, student_phone=None)
 
     def __len__(self) -> int:
         return self.phone.shape[0]
@@ -93,13 +100,15 @@ class Batches:
             noise.zero_()
         items = range(b) if items is None else items
         b, noise = len(items), noise[items.start:items.stop]
-        phones, pitches, pitchfs, audios = [], [], [], []
+        phones, pitches, pitchfs, audios, own = [], [], [], [], []
         for k in items:
             pick = picks[k]
             seg = self.dataset[self.train[pick]]
             frames = min(seg.phone.shape[0], self.dataset.frames(self.train[pick]))
             start = int(unit[k, 0] * (frames - t + 1))
             phones.append(seg.phone[start:start + t])
+            if getattr(seg, "student_phone", None) is not None:
+                own.append(seg.student_phone[start:start + t])
             if self.f0:
                 shift = c.key + (2 * float(unit[k, 1]) - 1) * c.key_jitter
                 f0 = seg.pitchf[start:start + t]
@@ -116,7 +125,8 @@ class Batches:
             pitch=torch.stack(pitches).long() if self.f0 else None,
             pitchf=torch.stack(pitchfs).float() if self.f0 else None,
             sid=torch.full((b,), c.speaker, dtype=torch.long), noise=noise,
-            audio=torch.stack(audios).unsqueeze(1) if len(audios) == b else None)
+            audio=torch.stack(audios).unsqueeze(1) if len(audios) == b else None,
+            student_phone=torch.stack(own).float() if own else None)
 
 
 def micro_batches(batch: Batch, size: int) -> list[Batch]:
@@ -134,9 +144,11 @@ def eval_items(dataset, indices: list[int], max_frames: int, f0: bool) -> list[B
         t = min(seg.phone.shape[0], max_frames)
         if t < 8:  # too short for RVC's mel (its STFT pads by most of a 2048-sample window)
             continue
+        own = getattr(seg, "student_phone", None)
         items.append(Batch(
             phone=seg.phone[None, :t].float(), lengths=torch.tensor([t]),
             pitch=seg.pitch[None, :t].long() if f0 else None, pitchf=seg.pitchf[None, :t].float() if f0 else None,
-            sid=torch.zeros(1, dtype=torch.long), noise=torch.zeros(1, 0, t), audio=None))
+            sid=torch.zeros(1, dtype=torch.long), noise=torch.zeros(1, 0, t), audio=None,
+            student_phone=None if own is None else own[None, :t].float()))
     return items
 

@@ -62,8 +62,10 @@ def evaluate(session: EvalSession, items: list[Batch], seed: int) -> tuple[float
         for i, item in enumerate(items):
             noise = item_noise(i, seed, teacher.config.inter_channels, item.phone.shape[1])
             item = Batch(item.phone, item.lengths, item.pitch, item.pitchf,
-                         torch.full((1,), session.train_cfg.speaker, dtype=torch.long), noise, None)
-            t_in, s_in = item.to(session.device, session.precision.teacher_dtype), item.to(session.device)
+                         torch.full((1,), session.train_cfg.speaker, dtype=torch.long), noise, None,
+                         student_phone=item.student_phone)
+            # the teacher on its content features; the student on its own where it has them (teach --encoder)
+            t_in, s_in = item.to(session.device, session.precision.teacher_dtype), item.to(session.device).for_student()
             t_audio = teacher.infer(t_in.phone, t_in.lengths, t_in.pitch, t_in.pitchf, t_in.sid, noise=t_in.noise,
                                     source_noise=False)[0, 0].float()
             s_audio = student.infer(s_in.phone, s_in.lengths, s_in.pitch, s_in.pitchf, s_in.sid,

@@ -192,8 +192,9 @@ def _out_index(plan, chosen, s_key: str, s_out: int, t_out: int) -> torch.Tensor
 def calibration_crops(dataset, n_items: int = 48, frames: int = 64, seed: int = 1,
                       indices: list[int] | None = None) -> list[SimpleNamespace]:
     """Random crops of `frames` frames from up to `n_items` segments of `dataset` (shorter ones are
-    skipped), each with phone [1, T, C], lengths [1], pitch [1, T], pitchf [1, T]; `indices`: the
-    segments to draw from (default: all; teach passes the training split, never the held-out one)."""
+    skipped), each with phone [1, T, C], lengths [1], pitch [1, T], pitchf [1, T] (and student_phone
+    [1, T, C] where the segments carry the student's own features, student_features.py); `indices`:
+    the segments to draw from (default: all; teach passes the training split, never the held-out one)."""
     g = torch.Generator().manual_seed(seed)
     pool = list(range(len(dataset))) if indices is None else list(indices)
     crops = []
@@ -204,8 +205,11 @@ def calibration_crops(dataset, n_items: int = 48, frames: int = 64, seed: int = 
             continue
         s = int(torch.randint(0, n - frames + 1, (1,), generator=g))
         sl = slice(s, s + frames)
-        crops.append(SimpleNamespace(phone=seg.phone[None, sl].float(), lengths=torch.tensor([frames]),
-                                     pitch=seg.pitch[None, sl].long(), pitchf=seg.pitchf[None, sl].float()))
+        crop = SimpleNamespace(phone=seg.phone[None, sl].float(), lengths=torch.tensor([frames]),
+                               pitch=seg.pitch[None, sl].long(), pitchf=seg.pitchf[None, sl].float())
+        if getattr(seg, "student_phone", None) is not None:  # teach --encoder: what the student will hear
+            crop.student_phone = seg.student_phone[None, sl].float()
+        crops.append(crop)
     return crops
 
 
@@ -233,15 +237,19 @@ def refittable(student: Synthesizer, teacher: Synthesizer) -> dict[str, bool]:
 
 @torch.no_grad()
 def function_init(student: Synthesizer, teacher: Synthesizer, cal: list, lam: float = 1e-3, enc_lam: float = 1e-2,
-                  noise_seed: int = 100, anchor: bool = False) -> dict[str, torch.Tensor]:
+                  noise_seed: int = 100, anchor: bool = False, embed: bool = True) -> dict[str, torch.Tensor]:
     """Initialise `student` (any weights; overwritten) so it computes what `teacher` does on `cal`.
 
-    Speaker 0, NSF noise off. Returns the channel choice. bench_student_init.py: 0.431 log-mel L1
+    Speaker 0, NSF noise off. Items with `student_phone` (teach --encoder) calibrate the student
+    on those, its own features, and the teacher on `phone`; `embed` then refits emb_phone too
+    (refit.refit_embedding). Returns the channel choice. bench_student_init.py: 0.431 log-mel L1
     at step 0 on the shared teacher with 45 crops of 64 frames (magnitude init: 3.90)."""
     from . import refit as rf
     stats = activation_stats(teacher, cal)
     chosen = data_driven_choice(student, teacher, stats)
     init_with_choice(student, teacher, chosen)
+    if embed:  # teach --encoder: the layer that reads the student's own features, fitted to the teacher's
+        rf.refit_embedding(student, cal, lam=enc_lam)
     fits = refittable(student, teacher)
     if fits["dec"]:
         fold_dropped_means(student, teacher, stats, chosen, prefixes=("dec.",))

@@ -183,6 +183,36 @@ def _fit_stage_blocks(t_blocks, s_blocks, x_t: torch.Tensor, x_s: torch.Tensor, 
 
 
 # ----------------------------------------------------------------------------- enc_p / flow refit
+def student_phone(item) -> torch.Tensor:
+    """The content features the student hears for a calibration item: its own encoder's
+    (`student_phone`, teach --encoder) where the item has them, else the teacher's `phone`.
+    Every fit maps them to the teacher's outputs on its own features, so the student starts
+    out compensating what its encoder gets wrong, as far as these layers can."""
+    own = getattr(item, "student_phone", None)
+    return item.phone if own is None else own
+
+
+@torch.no_grad()
+def refit_embedding(student: Synthesizer, cal: list, lam: float = 1e-2, max_rows: int = 40000) -> bool:
+    """Refit the student's `emb_phone` so that on its own content features (`student_phone`) it
+    gives what its present weights (the teacher's kept channels) give on the teacher's: the one
+    layer that reads the features, fitted at any depth. The ridge pulls towards the present
+    weights, so with few frames or an encoder that already agrees it changes little. Returns
+    False (nothing done) when no item has features of its own, or the student has a phone_proj."""
+    if not any(getattr(c, "student_phone", None) is not None for c in cal) or student.config.phone_proj_dim:
+        return False
+    emb = student.enc_p.emb_phone
+    x = torch.cat([student_phone(c)[0] for c in cal], 0)  # [N, C]
+    y = emb(torch.cat([c.phone[0] for c in cal], 0))  # [N, H]
+    if x.shape[0] > max_rows:
+        sel = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[:max_rows]
+        x, y = x[sel], y[sel]
+    w = _ridge(x, y, lam, torch.cat([emb.weight.T, emb.bias[None]], 0))
+    emb.weight.copy_(w[:-1].T)
+    emb.bias.copy_(w[-1])
+    return True
+
+
 def _encoder_hidden(enc_p, phone, pitch, lengths):
     """TextEncoder.forward up to the input of `proj`: (hidden [B, H, T], mask)."""
     from ..models.commons import sequence_mask
@@ -200,12 +230,13 @@ def refit_enc_flow(student: Synthesizer, teacher: Synthesizer, cal: list, noise_
                    anchor: bool = False) -> None:
     """Ridge refit of enc_p.proj (student's final hidden -> teacher's m_p, logs_p) and, in the flow's
     reverse order, of each coupling's `post` so the student's coupling output matches the teacher's
-    (on the student's own inputs). cal: items with phone [1, T, C], lengths, pitch, pitchf."""
+    (on the student's own inputs). cal: items with phone [1, T, C], lengths, pitch, pitchf (and
+    student_phone: the student's own content features, `student_phone`)."""
     from ..models import NOISE_SCALE
     sid = torch.zeros(1, dtype=torch.long)
     hs, ht, masks, noises = [], [], [], []
     for i, c in enumerate(cal):
-        h_s, mask = _encoder_hidden(student.enc_p, c.phone, c.pitch, c.lengths)
+        h_s, mask = _encoder_hidden(student.enc_p, student_phone(c), c.pitch, c.lengths)
         h_t, _ = _encoder_hidden(teacher.enc_p, c.phone, c.pitch, c.lengths)
         hs.append(h_s)
         ht.append(h_t)
@@ -262,13 +293,14 @@ def refit_encoder(student: Synthesizer, teacher: Synthesizer, cal: list, chosen:
     from ..models.commons import sequence_mask
     idx = chosen["enc_p.hidden"]
     phone = torch.cat([c.phone for c in cal], 0)
+    own = torch.cat([student_phone(c) for c in cal], 0)
     pitch = torch.cat([c.pitch for c in cal], 0)
     lengths = torch.cat([c.lengths for c in cal], 0)
 
-    def embed(enc_p):
+    def embed(enc_p, phone):
         x = enc_p.emb_phone(phone) + enc_p.emb_pitch(pitch)
         return F.leaky_relu(x * math.sqrt(enc_p.hidden_channels), 0.1).transpose(1, -1)
-    x_t, x_s = embed(teacher.enc_p), embed(student.enc_p)
+    x_t, x_s = embed(teacher.enc_p, phone), embed(student.enc_p, own)
     mask = sequence_mask(lengths, x_t.size(2)).unsqueeze(1).to(x_t.dtype)
     attn_mask = mask.unsqueeze(2) * mask.unsqueeze(-1)
     te, se = teacher.enc_p.encoder, student.enc_p.encoder

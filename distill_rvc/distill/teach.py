@@ -4,7 +4,8 @@
     teach(teacher, data, out, settings) -> TeachResult
     format_teach(result) -> str                     what `distill-rvc teach` prints
 
-    load the teacher -> build the student from the recipe, initialised from the teacher
+    load the teacher -> [--encoder: the student's own content features, student_features.py]
+    -> build the student from the recipe, initialised from the teacher
     -> plan the training memory; refuse if it exceeds the recipe's budget
     -> train (trainer.py) -> save the student (RVC's format when RVC can build it) with the
        recipe and provenance (teacher sha256, steps, fidelity) under its metadata, and the
@@ -39,6 +40,7 @@ from .student import build_student
 from .batches import split_eval
 from .distributed import joined, rank_device, shard, world_from_env
 from .function_init import init_on_data
+from .student_features import student_features
 from .train_state import checkpoint_interval, checkpoints
 from .trainer import TrainResult, train
 
@@ -60,6 +62,7 @@ class TeachSettings:
     checkpoint_every: str | None = None  # "500" (steps) or "10m" (train_state.checkpoint_interval)
     teacher_cache: bool | None = None  # the teacher's outputs computed once (teacher_cache.py); None: the recipe's
     threads: int | None = None  # CPU threads [default: torch's; under torchrun, the cores / local processes]
+    encoder: str | Path | None = None  # the student hears this content encoder's features (student_features.py)
 
     def check(self) -> None:
         rank_device(world_from_env(), self.device)  # a mistyped --device is refused before anything is loaded
@@ -79,6 +82,7 @@ class TeachResult:
     out: Path  # the run folder: checkpoints, TensorBoard logs and the student
     init: str = ""  # how the student was initialised (the `init` line of format_teach)
     main: bool = True  # False on torchrun's ranks other than 0: they wrote nothing and print nothing
+    encoder: str = ""  # with --encoder: what the student hears (the `encoder` line of format_teach)
 
 
 def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = None,
@@ -118,6 +122,11 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
     world = world_from_env()
     device = rank_device(world, s.device)
     shard(recipe.train.batch_size, world)  # a batch smaller than the world is refused now, on every rank
+    encoder = None
+    if s.encoder is not None:  # the student pipeline: the student hears the small encoder, the teacher HuBERT
+        dataset = student_features(s.encoder, dataset, out / "student_features", teacher, device, main=world.is_main,
+                                   resume_check=s.resume and bool(checkpoints(out)), progress=s.progress and world.is_main)
+        encoder = dataset.encoder
     if s.resume and checkpoints(out):  # a resumed run loads its student from the checkpoint
         student, init_line = build_student(teacher, recipe.student, init=False), "init       from the checkpoint (resumed)"
     else:
@@ -132,6 +141,7 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
                 f"{recipe.budget_gb:g} GB: {plan.advice()}")
 
     sha = file_sha256(teacher_path)
+    fingerprint = {"teacher_sha256": sha, **({"student_encoder_sha256": encoder["sha256"]} if encoder else {})}
     counts = {"teacher": sum(p.numel() for p in teacher.parameters()),
               "student": sum(p.numel() for p in student.parameters())}
     hparams = {"recipe": recipe.name, "budget_gb": recipe.budget_gb, "student_params": counts["student"],
@@ -143,22 +153,28 @@ def teach(teacher_path: str | Path, data: str | Path, out: str | Path | None = N
                "resblock": student.config.resblock}
     with joined(world, device, s.threads) as group:
         result = train(student, teacher, dataset, recipe.train, recipe.loss, out, resume=s.resume,
-                       progress=s.progress, hparams=hparams, fingerprint={"teacher_sha256": sha},
+                       progress=s.progress, hparams=hparams, fingerprint=fingerprint,
                        planned_bytes=plan.total if plan else None, group=group)
         saved = group.on_main(lambda: _save_student(student, teacher, teacher_path, out, recipe, sha, result,
-                                                    counts))
+                                                    counts, encoder))
     path = saved.path if saved is not None else student_file(out, teacher_path, recipe.name)
     fmt = saved.format if saved is not None else ""
     loads = where_it_loads(fmt, student.config, student.arch) if saved is not None else None
     return TeachResult(student_path=path, format=fmt, loads=loads, params=counts, plan=plan, train=result, out=out,
-                       init=init_line, main=world.is_main)
+                       init=init_line, main=world.is_main, encoder=dataset.line() if encoder else "")
 
 
 def _save_student(student, teacher, teacher_path, out, recipe: Recipe, sha: str, result: TrainResult,
-                  counts: dict[str, int]):
-    """OUT/<teacher>_<recipe>.pth with its metadata (checkpoint.save_model); rank 0 alone."""
+                  counts: dict[str, int], encoder: dict[str, Any] | None = None):
+    """OUT/<teacher>_<recipe>.pth with its metadata (checkpoint.save_model); rank 0 alone.
+
+    Trained on a small encoder's features (`encoder`: file, sha256, kind, version, dim), it
+    says so in `info` (which RVC's UI and `inspect` show) and under `student_encoder`; the
+    top-level `embedder_model` stays the teacher's, as RVC, Applio and w-okada read it."""
+    expects = f", for the content encoder {encoder['file']} (sha256 {encoder['sha256'][:12]})" if encoder else ""
     metadata = {
-        "info": f"distill-rvc student ({recipe.name}) of {Path(teacher_path).name}",
+        "info": f"distill-rvc student ({recipe.name}) of {Path(teacher_path).name}{expects}",
+        **({"student_encoder": encoder} if encoder else {}),
         "recipe": recipe.name,
         "recipe_spec": recipe.to_dict(),
         "teacher_sha256": sha,
@@ -182,6 +198,7 @@ def format_teach(result: TeachResult) -> str:
         f"params     teacher {p['teacher']:,} -> student {p['student']:,} ({p['teacher'] / p['student']:.1f}x "
         "smaller; as they run, weight norm folded: `inspect` counts a file's stored g and v)",
         *([result.init] if result.init else []),
+        *([result.encoder] if result.encoder else []),
         f"trained    {t.steps} steps in {t.seconds:.0f} s, micro-batch {t.micro_batch}",
         f"fidelity   held-out log-mel L1 vs teacher: {f['mel_l1_init']:.3f} at init -> {f['mel_l1']:.3f} "
         f"({f['mel_l1_ratio']:.2f}x)",

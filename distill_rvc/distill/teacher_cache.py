@@ -228,7 +228,7 @@ class CachedBatches:
         items = range(b) if items is None else items
         b = len(items)
         picks, seeds, unit = (v[items.start:items.stop] for v in (picks, seeds, unit))
-        rows: dict[str, list] = {n: [] for n in ("phone", "pitch", "pitchf", "noise", "real", *TARGETS)}
+        rows: dict[str, list] = {n: [] for n in ("phone", "own", "pitch", "pitchf", "noise", "real", *TARGETS)}
         feats: list[list[torch.Tensor]] = [[] for _ in self.cache.feature_names]
         for n, k, u in zip(picks, seeds, unit):
             arrays = self.cache.open(n, k)
@@ -237,6 +237,8 @@ class CachedBatches:
             seg = self.dataset[self.train[n]]
             phone, pitch, pitchf = crop_inputs(seg, start, c, self.f0)
             rows["phone"].append(phone)
+            if getattr(seg, "student_phone", None) is not None:  # teach --encoder: the student's own features
+                rows["own"].append(seg.student_phone[start:start + t])
             rows["pitch"].append(pitch)
             rows["pitchf"].append(pitchf)
             rows["noise"].append(torch.from_numpy(np.array(arrays["noise"][j])))
@@ -253,7 +255,8 @@ class CachedBatches:
             pitch=torch.stack(rows["pitch"]).long() if self.f0 else None,
             pitchf=torch.stack(rows["pitchf"]).float() if self.f0 else None,
             sid=torch.full((b,), c.speaker, dtype=torch.long), noise=torch.stack(rows["noise"]),
-            audio=torch.stack(rows["real"]).unsqueeze(1) if len(rows["real"]) == b else None, teacher=targets)
+            audio=torch.stack(rows["real"]).unsqueeze(1) if len(rows["real"]) == b else None, teacher=targets,
+            student_phone=torch.stack(rows["own"]).float() if rows["own"] else None)
 
 
 # ------------------------------------------------------------------------- entry point

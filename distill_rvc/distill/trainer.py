@@ -174,7 +174,7 @@ class Session:
         names = self.loss.feature_names
         for k, part in enumerate(parts):
             weight = len(part) / total
-            s_in = part.to(self.device)
+            s_in = part.to(self.device).for_student()  # the teacher's own input stays in `part`
             if part.teacher is not None:  # computed once (teacher_cache.py): the step runs only the student
                 t_out, t_feats = part.teacher.outputs(self.device, self.precision.teacher_dtype)
             else:
