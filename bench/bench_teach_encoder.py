@@ -27,7 +27,10 @@ alone: 0.887, so it has learnt little beyond the mean, as the README's encoder h
             encoder / HuBERT                         0.964
             encoder / encoder, no emb refit          0.904
             encoder / encoder (default)              0.891
-    4gb     not measured (the session ran out of time)
+    4gb     HuBERT / HuBERT                          0.514
+            encoder / HuBERT                         0.719
+            encoder / encoder, no emb refit          0.727
+            encoder / encoder (default)              0.647
 """
 from __future__ import annotations
 
