@@ -23,7 +23,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -78,6 +78,24 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+def usable_speech(path: Path, skip: Callable[[str], None]) -> np.ndarray | None:
+    """`path` as mono 16 kHz float32 [N], or None (the reason passed to `skip`) when it is
+    unreadable, empty, non-finite or silent."""
+    try:
+        audio = load_audio(path, 16000, check=False)
+    except DistillRVCError as e:
+        log.warning("skipped %s", e)
+        skip("unreadable files")
+        return None
+    if audio.size == 0 or not np.isfinite(audio).all():
+        skip("empty or non-finite files")
+        return None
+    if np.abs(audio).max() < SILENCE_PEAK:
+        skip("silent files")
+        return None
+    return audio
+
+
 def _segments(files: list[Path], samples: int) -> tuple[np.ndarray, int, dict[str, int]]:
     """Whole `samples`-long segments of every usable file -> ([S, L], files used, skipped counts)."""
     segments, used, skipped = [], 0, {}
@@ -86,17 +104,8 @@ def _segments(files: list[Path], samples: int) -> tuple[np.ndarray, int, dict[st
         skipped[reason] = skipped.get(reason, 0) + 1
 
     for path in files:
-        try:
-            audio = load_audio(path, 16000, check=False)
-        except DistillRVCError as e:
-            log.warning("skipped %s", e)
-            skip("unreadable files")
-            continue
-        if audio.size == 0 or not np.isfinite(audio).all():
-            skip("empty or non-finite files")
-            continue
-        if np.abs(audio).max() < SILENCE_PEAK:
-            skip("silent files")
+        audio = usable_speech(path, skip)
+        if audio is None:
             continue
         if audio.shape[0] < samples:
             skip("files shorter than one segment")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ import torch.nn.functional as F
 
 from ..errors import DistillRVCError
 from .frontend import SAMPLE_RATE, WINDOW, LogMel
+
+if TYPE_CHECKING:
+    from ..memory import InferenceMemory
 
 FRAME = 320  # HuBERT's frame step in samples (20 ms)
 WIDTHS = {"v1": 256, "v2": 768}  # RVC's content feature widths

@@ -106,7 +106,7 @@ def lr_factor(schedule: TrainSchedule, step: int) -> float:
 class Session:
     """What a checkpoint holds: model, optimiser, scheduler, the curve so far."""
 
-    def __init__(self, model: StudentEncoder, schedule: TrainSchedule):
+    def __init__(self, model: torch.nn.Module, schedule: Any):  # any schedule with lr, weight_decay, steps, warm-up
         self.model = model
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(schedule, s))

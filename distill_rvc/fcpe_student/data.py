@@ -19,7 +19,6 @@ Not for: training batches (train.py).
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,10 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write, make_folder, write_json
-from ..errors import DistillRVCError
-from ..features.audio import SILENCE_PEAK, condition_audio, load_audio
+from ..encoder.data import usable_speech
+from ..features.audio import condition_audio
 from ..features.fcpe import FCPE, HOP, SAMPLE_RATE
 
-log = logging.getLogger(__name__)
 
 CACHE_FORMAT = "distill-rvc-fcpe-targets"
 
@@ -68,17 +66,10 @@ def load_clips(files: list[Path], shifts: tuple[float, ...] = (), min_seconds: f
         skipped[reason] = skipped.get(reason, 0) + 1
 
     for path in files:
-        try:
-            audio = load_audio(path, SAMPLE_RATE, check=False)
-        except DistillRVCError as e:
-            log.warning("skipped %s", e)
-            skip("unreadable files")
+        audio = usable_speech(path, skip)
+        if audio is None:
             continue
-        if audio.size == 0 or not np.isfinite(audio).all():
-            skip("empty or non-finite files")
-        elif np.abs(audio).max() < SILENCE_PEAK:
-            skip("silent files")
-        elif audio.shape[0] < min_seconds * SAMPLE_RATE:
+        if audio.shape[0] < min_seconds * SAMPLE_RATE:
             skip("files shorter than a crop")
         else:
             audio = condition_audio(audio)

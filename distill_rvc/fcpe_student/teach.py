@@ -50,6 +50,7 @@ from ..errors import DistillRVCError
 from ..features.fcpe import FCPE, WHAT, FCPEConfig, find_fcpe, load_fcpe
 from ..options import check_threads, refuse_overwrite, resolve_device
 from ..safe_load import file_sha256, safe_torch_load
+from ..timing import torch_threads
 from .checkpoint import save_fcpe
 from .data import CACHE_FORMAT, Targets, build_targets, cached_targets, file_key, load_clips, sweeps
 from .teacher_init import init_from_teacher
@@ -183,10 +184,7 @@ def teach_f0(audio: str | Path, out: str | Path, settings: TeachF0Settings | Non
     work = out.with_name(out.stem + ".work")
     device = resolve_device(settings.device)
     threads = check_threads(settings.threads)
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         teacher = load_fcpe(teacher_path, device)  # refuses a file that is not an FCPE
         teacher_checkpoint = safe_torch_load(teacher_path, what=WHAT)
         sha = file_sha256(teacher_path)
@@ -223,8 +221,6 @@ def teach_f0(audio: str | Path, out: str | Path, settings: TeachF0Settings | Non
         student.cpu().eval()
         save_fcpe(out, student, teacher_checkpoint, outcome.steps)
         speed = _speed(teacher, student, settings.seed) if settings.time_it else None
-    finally:
-        torch.set_num_threads(old_threads)
     return TeachF0Result(out, work, teacher_path, config, _count(student), _count(teacher), out.stat().st_size,
                          teacher_path.stat().st_size, train_data, held_data, outcome, speed, student)
 

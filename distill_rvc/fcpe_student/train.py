@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..distill.train_state import Interrupted, StopOnSignal, checkpoints, restore, save_state
-from ..encoder.train import lr_factor
+from ..encoder.train import Session
 from ..features.fcpe import FCPE
 from .data import Targets
 
@@ -117,26 +117,6 @@ def batch(data: Targets, schedule: Schedule, step: int) -> tuple[torch.Tensor, t
     mel = np.stack([data.mel[s:s + n] for s in starts]).astype(np.float32)
     sal = np.stack([data.salience[s:s + n] for s in starts]).astype(np.float32)
     return torch.from_numpy(mel), torch.from_numpy(sal)
-
-
-class Session:
-    """What a checkpoint holds: model, optimiser, scheduler, the curve so far."""
-
-    def __init__(self, model: FCPE, schedule: Schedule):
-        self.model = model
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(schedule, s))
-        self.curve: list[dict[str, float]] = []
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "curve": list(self.curve)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.curve = list(state["curve"])
 
 
 def _point(step: int, seconds: float, fid: Fidelity) -> dict[str, float]:
