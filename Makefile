@@ -12,8 +12,8 @@ install:  ## torch first (CPU build on these machines; pick a CUDA build yoursel
 	$(PY) -m pip install -e '.[dev]'
 	$(PY) -m pip install --no-deps torchfcpe==0.0.4  # FCPE's weights only (--f0 fcpe); --no-deps: no torchaudio, no other torch
 
-test:  ## the default suite (CI runs this; real-size forward passes are behind -m slow)
-	$(PY) -m pytest -q
+test:  ## the default suite on 2 workers (CI runs this; real-size forward passes are behind -m slow)
+	$(PY) -m pytest -q -n 2
 
 test-slow:  ## real-size forward passes and long runs
 	$(PY) -m pytest -q -m slow

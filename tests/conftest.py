@@ -1,10 +1,16 @@
+import os
+
 import pytest
 import torch
+
+# Two torch threads per test; under pytest-xdist (`make test` runs `-n 2` on the 2-core CI box)
+# each of the two workers gets one, so the cores are shared, not oversubscribed.
+THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
 
 
 @pytest.fixture(autouse=True)
 def _two_threads():
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
 
 
 def pytest_collection_modifyitems(config, items):
