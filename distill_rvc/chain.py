@@ -27,7 +27,6 @@ Not for: one model's latency, batches and streaming (bench.py), or fidelity (com
 """
 from __future__ import annotations
 
-import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,6 @@ from .errors import DistillRVCError
 from .options import check_threads
 from .timing import cpu_name, side_by_side, timed, torch_threads
 
-log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnxruntime")
 STAGES = ("encoder", "f0", "synthesizer")
@@ -267,44 +265,15 @@ def _f0_stage(c: Chain, audio: np.ndarray, threads, tmp: Path) -> tuple[_Stage, 
     flops = _count_flops(lambda: model.infer(audio[:16000]), 1.0)
     stage = _Stage("f0", f"{c.f0} ({path.name})", "torch", params, path.stat().st_size, flops)
     f0 = model.infer(audio)
-    run = None
-    if c.f0 == "fcpe" and c.runtime == "onnxruntime":
-        try:
-            run = _fcpe_on_ort(model, tmp / "fcpe.onnx", threads)
-        except Exception as e:  # the torch exporter trips on the front end's padding branch: FCPE stays on torch
-            log.info("FCPE stays on torch: its ONNX export failed (%s)", type(e).__name__)
-            stage.what += ", torch: ONNX export failed"
-    if run is not None:
+    stage.runs = {n: (lambda: model.infer(audio)) for n in threads}
+    if c.f0 == "fcpe" and c.runtime == "onnxruntime":  # the whole network, log-mel included, in onnxruntime
+        from .onnx.fcpe import OnnxFCPE, trace_fcpe
+
+        graph = trace_fcpe(model)
+        (tmp / "fcpe.onnx").write_bytes(graph.SerializeToString())
         stage.runtime, stage.bytes = "onnxruntime", (tmp / "fcpe.onnx").stat().st_size
-        stage.runs = {n: (lambda r=run[n]: r(audio)) for n in threads}
-    else:
-        stage.runs = {n: (lambda: model.infer(audio)) for n in threads}
+        stage.runs = {n: (lambda r=OnnxFCPE(graph, model, n): r.infer(audio)) for n in threads}
     return stage, f0
-
-
-def _fcpe_on_ort(model, path: Path, threads) -> dict[int, Callable[[np.ndarray], np.ndarray]]:
-    """FCPE as a client runs it: the network (log-mel -> salience) in onnxruntime, decoding in numpy."""
-    from .onnx.export import _quiet
-    from .onnx.runtime import session
-
-    class Salience(torch.nn.Module):
-        def __init__(self, fcpe):
-            super().__init__()
-            self.fcpe = fcpe
-
-        def forward(self, audio: torch.Tensor) -> torch.Tensor:
-            return self.fcpe(self.fcpe.log_mel(audio))
-
-    example = torch.zeros(1, 16000)
-    with _quiet():
-        torch.onnx.export(Salience(model).eval(), (example,), str(path), input_names=["audio"],
-                          output_names=["salience"], dynamic_axes={"audio": {1: "n"}, "salience": {1: "t"}},
-                          opset_version=17, dynamo=False)
-    out = {}
-    for n in threads:
-        sess = session(path.read_bytes(), threads=n)
-        out[n] = lambda a, s=sess: model.decode(torch.from_numpy(s.run(None, {"audio": a[None]})[0][0]))
-    return out
 
 
 def _synth_stage(c: Chain, backend, feats: np.ndarray, f0: np.ndarray, threads, tmp: Path) -> _Stage:

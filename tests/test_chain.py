@@ -8,6 +8,7 @@ from distill_rvc.chain import Chain, ChainSettings, bench_chain, format_chain
 from distill_rvc.cli import cli
 from distill_rvc.errors import DistillRVCError
 from examples.make_stand_in_hubert import write_hubert
+from tests.features.test_fcpe import needs_weights
 from tests.fixtures import TINY_TEACHER
 
 
@@ -55,3 +56,13 @@ def test_cli_bench_chain(hubert):
     assert "synthesizer" in ok.output and "total" in ok.output
     bad = CliRunner().invoke(cli, ["bench", "--chain", "model=x.pth"])
     assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "no encoder=" in bad.output
+
+
+@needs_weights
+def test_fcpe_runs_on_onnxruntime_log_mel_included(hubert):
+    chain = Chain.parse(f"model={TINY_TEACHER},encoder={hubert},f0=fcpe,runtime=onnxruntime")
+    result = bench_chain([chain], ChainSettings(threads=(1,), runs=1, warmup=0, seconds=2.0))
+    f0 = result["chains"][0]["stages"][1]
+    assert f0["runtime"] == "onnxruntime" and 10.7e6 < f0["params"] < 10.9e6
+    assert 40e6 < f0["bytes"] < 50e6  # the exported graph (fcpe_c_v001.pt is 43 MB)
+    assert f0["gflop_per_s"] > 0 and f0["rtf"]["1"] > 0

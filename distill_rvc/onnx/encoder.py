@@ -37,7 +37,7 @@ from ..features.encoders import FeatureEncoder, open_encoder
 from ..options import check_threads
 from ..safe_load import file_sha256
 from ..timing import torch_threads
-from .export import IR_VERSION, _quiet
+from .export import _quiet, strip_records
 from .interface import ENCODER_INPUT, ENCODER_KEYS, ENCODER_OUTPUT, ENCODER_SAMPLES_AXIS, write_metadata
 from .runtime import CPU, session
 
@@ -117,16 +117,7 @@ def trace_encoder(encoder: FeatureEncoder, version: str) -> "onnx.ModelProto":
                                     verbose=False, input_names=[ENCODER_INPUT], output_names=[ENCODER_OUTPUT],
                                     dynamic_shapes=({1: samples},))
     model = program.model_proto
-    for node in model.graph.node:  # the tracer's stack traces name local paths
-        del node.metadata_props[:]
-        node.doc_string = ""
-    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
-        del value.metadata_props[:]
-    for tensor in model.graph.initializer:
-        del tensor.metadata_props[:]
-    del model.graph.metadata_props[:]
-    del model.metadata_props[:]
-    model.ir_version = IR_VERSION
+    strip_records(model)
     return model
 
 

@@ -173,21 +173,29 @@ def tidy(model: "onnx.ModelProto") -> None:
     graph = model.graph
     time_sym = graph.input[0].type.tensor_type.shape.dim[1].dim_param
     rename = re.compile(rf"\b{re.escape(time_sym)}\b") if time_sym else None
+    strip_records(model)
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if rename and dim.dim_param:
+                dim.dim_param = rename.sub(TIME_AXIS, dim.dim_param)
+    model.producer_name, model.producer_version = "distill-rvc", __version__
+
+
+def strip_records(model: "onnx.ModelProto") -> None:
+    """Drop what the dynamo exporter records per node, value and tensor (stack traces naming local
+    paths) and pin the IR version older runtimes read. In place."""
+    graph = model.graph
     for node in graph.node:
         del node.metadata_props[:]
         node.doc_string = ""
     for value in [*graph.input, *graph.output, *graph.value_info]:
         del value.metadata_props[:]
-        for dim in value.type.tensor_type.shape.dim:
-            if rename and dim.dim_param:
-                dim.dim_param = rename.sub(TIME_AXIS, dim.dim_param)
     for tensor in graph.initializer:
         del tensor.metadata_props[:]
     del graph.metadata_props[:]
     del model.metadata_props[:]
     graph.doc_string = model.doc_string = ""
     model.ir_version = IR_VERSION
-    model.producer_name, model.producer_version = "distill-rvc", __version__
 
 
 def to_opset_17(model: "onnx.ModelProto") -> None:
