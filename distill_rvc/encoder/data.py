@@ -6,12 +6,15 @@ features for each, cached memory-mapped under the run's work folder.
     FeatureCache.audio [S, L] / .feats [S, T, C]     np.memmap (read-only), T = frames(L)
 
 Each file is loaded at 16 kHz mono, given RVC's input conditioning (the student learns on
-what the converter will feed it), and cut into whole segments; a file too short for one
-segment, empty, unreadable or silent is skipped and counted, and so is a silent segment.
-The teacher sees each segment whole (its GroupNorm and attention span the input).
+what the converter will feed it), and cut into whole segments, the last one ending where the
+file ends (it overlaps the one before), so no speech is dropped. A file shorter than one
+segment but at least `min_samples` long (the training crop) is padded with silence to one
+segment and counted as padded; a shorter, empty, unreadable or silent file is skipped and
+counted, and so is a silent segment. The teacher sees each segment whole (its GroupNorm and
+attention span the input).
 
-The cache is keyed by the teacher file's sha256, the version, the segment length and the
-files' names, sizes and times: any change rebuilds it. Features are written into
+The cache is keyed by the teacher file's sha256, the version, the segment and crop lengths and
+the files' names, sizes and times: any change rebuilds it. Features are written into
 feats.partial.npy with a progress file, so a killed extraction resumes where it stopped;
 manifest.json, written last and atomically, marks a finished cache.
 Not for: training batches (train.py).
@@ -34,7 +37,7 @@ from ..features.audio import SILENCE_PEAK, condition_audio, load_audio
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aif", ".aiff"}
-CACHE_FORMAT = "distill-rvc-encoder-cache"
+CACHE_FORMAT = "distill-rvc-encoder-cache-2"  # -2: end-aligned last segments, short files padded
 FLUSH_EVERY = 16  # segments between progress saves
 
 
@@ -56,6 +59,7 @@ class FeatureCache:
     feats: np.ndarray  # [S, T, C] float32, memory-mapped
     files: int  # files that gave at least one segment
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count (files or segments)
+    padded: int = 0  # files shorter than a segment, padded with silence to one
     extracted: int = 0  # segments whose features this call computed (0: all from the cache)
 
     @property
@@ -96,9 +100,9 @@ def usable_speech(path: Path, skip: Callable[[str], None]) -> np.ndarray | None:
     return audio
 
 
-def _segments(files: list[Path], samples: int) -> tuple[np.ndarray, int, dict[str, int]]:
-    """Whole `samples`-long segments of every usable file -> ([S, L], files used, skipped counts)."""
-    segments, used, skipped = [], 0, {}
+def _segments(files: list[Path], samples: int, min_samples: int) -> tuple[np.ndarray, int, int, dict[str, int]]:
+    """`samples`-long segments of every usable file -> ([S, L], files used, files padded, skipped counts)."""
+    segments, used, padded, skipped = [], 0, 0, {}
 
     def skip(reason: str) -> None:
         skipped[reason] = skipped.get(reason, 0) + 1
@@ -107,14 +111,19 @@ def _segments(files: list[Path], samples: int) -> tuple[np.ndarray, int, dict[st
         audio = usable_speech(path, skip)
         if audio is None:
             continue
-        if audio.shape[0] < samples:
-            skip("files shorter than one segment")
+        if audio.shape[0] < min_samples:
+            skip(f"files shorter than {min_samples / 16000:g} s")
             continue
         audio = condition_audio(audio)
-        n = audio.shape[0] // samples
+        if audio.shape[0] < samples:
+            audio = np.pad(audio, (0, samples - audio.shape[0]))
+            padded += 1
+        starts = list(range(0, audio.shape[0] - samples + 1, samples))
+        if audio.shape[0] - (starts[-1] + samples) >= min_samples:  # a tail worth a crop: end-aligned
+            starts.append(audio.shape[0] - samples)
         kept = 0
-        for i in range(n):
-            seg = audio[i * samples:(i + 1) * samples]
+        for start in starts:
+            seg = audio[start:start + samples]
             if np.abs(seg).max() < SILENCE_PEAK:
                 skip("silent segments")
                 continue
@@ -122,8 +131,8 @@ def _segments(files: list[Path], samples: int) -> tuple[np.ndarray, int, dict[st
             kept += 1
         used += kept > 0
     if not segments:
-        return np.zeros((0, samples), np.float32), used, skipped
-    return np.stack(segments).astype(np.float32), used, skipped
+        return np.zeros((0, samples), np.float32), used, padded, skipped
+    return np.stack(segments).astype(np.float32), used, padded, skipped
 
 
 def _describe(skipped: dict[str, int]) -> str:
@@ -131,31 +140,33 @@ def _describe(skipped: dict[str, int]) -> str:
 
 
 def build_cache(files: list[Path], root: Path, teacher: Any, teacher_sha256: str, version: str,
-                segment_samples: int, folder: str | Path, *, option: str = "--audio",
-                progress: bool = False) -> FeatureCache:
-    """Segments of `files` and `teacher.extract(segment, version)` for each, cached in `folder`."""
+                segment_samples: int, folder: str | Path, *, min_samples: int | None = None,
+                option: str = "--audio", progress: bool = False) -> FeatureCache:
+    """Segments of `files` and `teacher.extract(segment, version)` for each, cached in `folder`.
+    `min_samples` (default: one segment): the shortest file used, padded to a segment."""
+    min_samples = segment_samples if min_samples is None else min(min_samples, segment_samples)
     folder = make_folder(folder)
     key = {
         "format": CACHE_FORMAT, "teacher_sha256": teacher_sha256, "version": version,
-        "segment_samples": segment_samples,
+        "segment_samples": segment_samples, "min_samples": min_samples,
         "files": [[str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
     }
     manifest = _read_json(folder / "manifest.json")
     if manifest is not None and manifest.get("key") == key and (folder / "feats.npy").is_file():
         audio = np.load(folder / "audio.npy", mmap_mode="r")
         feats = np.load(folder / "feats.npy", mmap_mode="r")
-        return FeatureCache(folder, audio, feats, manifest["used_files"], manifest["skipped"])
+        return FeatureCache(folder, audio, feats, manifest["used_files"], manifest["skipped"], manifest["padded"])
 
     started = _read_json(folder / "progress.json")
     if started is None or started.get("key") != key or not (folder / "audio.npy").is_file():
         for name in ("manifest.json", "progress.json", "audio.npy", "feats.npy", "feats.partial.npy"):
             (folder / name).unlink(missing_ok=True)
-        audio, used, skipped = _segments(files, segment_samples)
+        audio, used, padded, skipped = _segments(files, segment_samples, min_samples)
         if audio.shape[0] == 0:
             raise DistillRVCError(f"{option} {root}: no usable speech for {segment_samples / 16000:g} s segments "
                                   f"({_describe(skipped)}); give longer, non-silent audio")
         _save_npy(folder / "audio.npy", audio)
-        started = {"key": key, "done": 0, "used_files": used, "skipped": skipped}
+        started = {"key": key, "done": 0, "used_files": used, "padded": padded, "skipped": skipped}
         write_json(folder / "progress.json", started)
     audio = np.load(folder / "audio.npy", mmap_mode="r")
     count = audio.shape[0]
@@ -190,8 +201,8 @@ def build_cache(files: list[Path], root: Path, teacher: Any, teacher_sha256: str
         bar.close()
     del feats
     os.replace(partial, folder / "feats.npy")
-    write_json(folder / "manifest.json", {"key": key, "used_files": started["used_files"],
+    write_json(folder / "manifest.json", {"key": key, "used_files": started["used_files"], "padded": started["padded"],
                                           "skipped": started["skipped"], "segments": count})
     (folder / "progress.json").unlink(missing_ok=True)
     return FeatureCache(folder, audio, np.load(folder / "feats.npy", mmap_mode="r"), started["used_files"],
-                        started["skipped"], extracted)
+                        started["skipped"], started["padded"], extracted)

@@ -119,11 +119,11 @@ def teach_encoder(hubert: str | Path, audio: str | Path, out: str | Path,
         teacher = load_content_encoder(hubert, device)
         teacher.dim(settings.version)  # v1 needs final_proj: refused before any extraction
         sha = file_sha256(hubert)
-        samples = int(recipe.train.segment_seconds * 16000)
+        samples, crop = int(recipe.train.segment_seconds * 16000), int(recipe.train.crop_seconds * 16000)
         train_data = build_cache(files, audio_root, teacher, sha, settings.version, samples, work / "cache_train",
-                                 progress=settings.progress)
+                                 min_samples=crop, progress=settings.progress)
         held_data = build_cache(held, held_root, teacher, sha, settings.version, samples, work / "cache_held",
-                                option="--held" if settings.held is not None else "--audio",
+                                min_samples=crop, option="--held" if settings.held is not None else "--audio",
                                 progress=settings.progress)
         # the teacher's width (768 / 256 for RVC's hubert_base.pt; a stand-in may differ)
         recipe = replace(recipe, model=replace(recipe.model, out_dim=teacher.dim(settings.version)))
@@ -150,7 +150,10 @@ def teach_encoder(hubert: str | Path, audio: str | Path, out: str | Path,
 
 
 def _skipped(cache: FeatureCache) -> str:
-    return f" (skipped: {', '.join(f'{n} {r}' for r, n in cache.skipped.items())})" if cache.skipped else ""
+    notes = [f"{cache.padded} shorter than a segment, padded with silence"] if cache.padded else []
+    if cache.skipped:
+        notes.append(f"skipped: {', '.join(f'{n} {r}' for r, n in cache.skipped.items())}")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def format_teach_encoder(result: TeachEncoderResult) -> str:

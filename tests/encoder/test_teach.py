@@ -129,6 +129,29 @@ def test_killed_extraction_resumes_and_another_teacher_rebuilds(speech, tmp_path
     assert build_cache(files, learn, again, "sha-b", "v2", 16000, tmp_path / "c").extracted == total
 
 
+def test_short_files_are_padded_and_tails_kept(tmp_path):
+    """2 s segments, 1 s crops: 5 s -> 0-2, 2-4 and the end-aligned 3-5; 1.5 s -> padded to 2 s;
+    0.5 s (under a crop) -> skipped."""
+    rng = np.random.default_rng(0)
+    lengths = {"long.wav": 5.0, "short.wav": 1.5, "tiny.wav": 0.5}
+    for name, seconds in lengths.items():
+        sf.write(tmp_path / name, 0.3 * rng.standard_normal(int(16000 * seconds)).astype(np.float32), 16000)
+    files = find_audio(tmp_path)
+    cache = build_cache(files, tmp_path, CountingTeacher(), "sha", "v2", 32000, tmp_path / "c", min_samples=16000)
+    assert cache.audio.shape == (4, 32000) and cache.files == 2 and cache.padded == 1
+    assert cache.skipped == {"files shorter than 1 s": 1}
+    long_audio = condition_audio(load_audio(tmp_path / "long.wav", 16000))
+    np.testing.assert_array_equal(cache.audio[0], long_audio[:32000])
+    np.testing.assert_array_equal(cache.audio[2], long_audio[-32000:])  # overlaps the one before
+    short = np.array(cache.audio[3])
+    assert np.abs(short[:24000]).max() > 0.1 and not short[24000:].any()  # speech, then silence
+    again = build_cache(files, tmp_path, CountingTeacher(), "sha", "v2", 32000, tmp_path / "c", min_samples=16000)
+    assert again.extracted == 0 and again.padded == 1  # read back from the manifest
+    # min_samples defaults to a segment: the short file is skipped, and a 1 s tail is not worth a segment
+    strict = build_cache(files, tmp_path, CountingTeacher(), "sha", "v2", 32000, tmp_path / "c")
+    assert strict.audio.shape[0] == 2 and strict.padded == 0 and strict.skipped == {"files shorter than 2 s": 2}
+
+
 def run_cli(*args):
     result = CliRunner().invoke(cli, ["teach-encoder", "--threads", "1", *map(str, args)])
     text = result.output.strip()
