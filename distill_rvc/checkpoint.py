@@ -386,7 +386,9 @@ def save_model(model: Synthesizer, path: str | Path, *, metadata: dict[str, Any]
     writes (no `distill_rvc` key, any latent width), e.g. for example teachers.
 
     A model RVC cannot build is written in the project format; asked for `X.pth`, it goes to
-    `X.drvc.pt` instead (the runtimes list every `*.pth` as a voice and would fail on it).
+    `X.drvc.pt` instead (the runtimes list every `*.pth` as a voice and would fail on it). So is
+    a model trained on a distilled content encoder (metadata `student_encoder`): RVC, Applio and
+    w-okada would build it and feed it HuBERT's features, and it would sound wrong.
     Returns the path written and the format.
     """
     metadata = dict(metadata or {})
@@ -404,6 +406,11 @@ def save_model(model: Synthesizer, path: str | Path, *, metadata: dict[str, Any]
     fits, reason = config.fits_rvc(latent_192=not plain_rvc)
     if arch:
         fits, reason = False, "per-layer widths (pruned)"
+    own_encoder = metadata.get("student_encoder") or loaded.get("student_encoder")
+    if own_encoder:
+        fits, reason = False, (f"it takes the features of the distilled content encoder {own_encoder.get('file')}, "
+                               "which RVC, Applio and w-okada do not have")
+        metadata.setdefault("student_encoder", own_encoder)
     if plain_rvc and not fits:
         raise DistillRVCError(f"cannot write {path} in RVC's format: {reason}")
     sd = to_rvc_keys(sd)

@@ -34,12 +34,14 @@ import numpy as np
 
 from .atomic import atomic_path
 from .backends import Backend, open_backend
+from .backends.base import ModelInfo
 from .chunking import DEFAULT_BUDGET_GB, SR_16K, WINDOW, ChunkSizes, chunk_sizes, conditioner, cut_points, stretch
 from .errors import DistillRVCError
 from .features.audio import AUDIO_SUFFIXES, load_audio
 from .features.pitch import F0_METHODS, coarse_pitch, extract_f0, transpose_f0
 from .features.retrieval import RetrievalIndex, protect_mix, retrieve
 from .options import check_threads, refuse_output_inside, refuse_overwrite, resolve_device
+from .safe_load import file_sha256
 from .skipped import Skipped, summary
 from .timing import torch_threads
 
@@ -214,6 +216,23 @@ def render(chunks: Iterable[ChunkInput], backend: Backend, sid: int = 0, fade: i
 
 
 # ------------------------------------------------------------------------------ conversion
+def check_trained_encoder(info: ModelInfo, encoder: "FeatureEncoder", option: str = "--hubert") -> None:
+    """A model `teach --encoder` made hears only that encoder's features: refuse any other one.
+
+    The encoder is known by its file's sha256 (a distilled .pt) or, for its ONNX export, by the
+    sha256 of the .pt it was exported from; HuBERT itself is never the right one for such a model.
+    """
+    want = info.trained_encoder
+    if not want:
+        return
+    given = getattr(encoder, "source_sha256", None) if encoder.kind == "onnx" else \
+        file_sha256(encoder.path) if encoder.kind == "student" and encoder.path else None
+    if given != want.get("sha256"):
+        name = encoder.path.name if encoder.path else encoder.kind
+        raise DistillRVCError(f"the model was trained on the content encoder {want.get('file')} (sha256 "
+                              f"{str(want.get('sha256'))[:12]}), not {name}: pass that encoder as {option}")
+
+
 @dataclass
 class ConvertedFile:
     """One file `Converter.convert_file` wrote."""
@@ -250,6 +269,7 @@ class Converter:
         if dim != info.phone_dim:
             raise DistillRVCError(f"the model takes {info.phone_dim}-d content features ({info.version}) but the "
                                   f"content encoder gives {dim}-d: pass the hubert_base.pt the model was trained on")
+        check_trained_encoder(info, encoder)
         if info.format == "torch" and settings.sid >= backend.model.config.spk_embed_dim:
             raise DistillRVCError(f"--sid {settings.sid}: the model has {backend.model.config.spk_embed_dim} "
                                   "speaker slots (0.." f"{backend.model.config.spk_embed_dim - 1})")

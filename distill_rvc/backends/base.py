@@ -25,6 +25,9 @@ class ModelInfo:
     inter_channels: int | None  # width of the prior noise; None when the graph draws it itself
     params: int  # torch: parameters, weight norm folded; ONNX: values in the graph's initializers
     file_bytes: int | None
+    # the distilled content encoder the model was trained on (`teach --encoder`: file, sha256, ...);
+    # None for a model of HuBERT's features
+    trained_encoder: dict | None = None
 
     @property
     def version(self) -> str:

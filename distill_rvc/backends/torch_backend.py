@@ -31,7 +31,8 @@ class TorchBackend:
         self.info = ModelInfo(path=path, format="torch", sr=cfg.sr, hop=cfg.hop_length, f0=cfg.f0,
                               phone_dim=cfg.phone_dim, inter_channels=cfg.inter_channels,
                               params=sum(p.numel() for p in model.parameters()),
-                              file_bytes=ckpt.file_bytes if ckpt is not None else None)
+                              file_bytes=ckpt.file_bytes if ckpt is not None else None,
+                              trained_encoder=(ckpt.metadata if ckpt is not None else {}).get("student_encoder"))
 
     def run(self, phone: np.ndarray, pitch: np.ndarray | None, pitchf: np.ndarray | None, sid: int = 0,
             noise: np.ndarray | None = None) -> np.ndarray:

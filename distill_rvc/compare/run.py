@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from ..atomic import finite
+from ..convert import check_trained_encoder
 from ..options import resolve_device
 from ..timing import torch_threads
 from .clips import clip_features, load_clips, render
@@ -64,7 +65,7 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     with torch_threads(s.threads):
         stage("features")
         features = clip_features(clips, models["teacher"], encoder, s)
-        student_features = _student_features(clips, models["teacher"], encoder, Path(hubert), s)
+        student_features = _student_features(clips, models, encoder, Path(hubert), s)
         stage("fidelity")
         outputs = {"teacher": render(features, models["teacher"], s.sid),
                    "student": render(student_features or features, models["student"], s.sid)}
@@ -94,17 +95,19 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     return result
 
 
-def _student_features(clips, teacher, encoder, hubert: Path, s: CompareSettings):
+def _student_features(clips, models, encoder, hubert: Path, s: CompareSettings):
     """The clips' features from the student's own encoder and F0 (the teacher's chunking and
-    noise), or None when it converts with the teacher's."""
+    noise), or None when it converts with the teacher's. A student `teach --encoder` made is
+    refused any encoder but its own."""
     import dataclasses
 
     from ..features.encoders import open_encoder
 
     path, method, model = student_inputs(s, hubert)
+    own = encoder if path == hubert else open_encoder(path, "cpu", threads=s.threads)
+    check_trained_encoder(models["student"].info, own, "--student-encoder")
     if path == hubert and method == s.f0_method and not s.student_f0:
         return None
-    own = encoder if path == hubert else open_encoder(path, "cpu", threads=s.threads)
     f0 = dataclasses.replace(s, f0_method=method, rmvpe=model if method == "rmvpe" else s.rmvpe,
                              fcpe=model if method == "fcpe" else s.fcpe)
     return clip_features(clips, teacher, own, f0)

@@ -247,9 +247,19 @@ def stored_embedder(model: Synthesizer) -> str | None:
     return str(stored).strip() if stored else None
 
 
+def trained_encoder(model: Synthesizer) -> dict[str, Any] | None:
+    """The distilled content encoder the model was trained on (`teach --encoder`), or None."""
+    return (getattr(model.checkpoint, "metadata", None) or {}).get("student_encoder")
+
+
 def _embedder(model: Synthesizer, requested: str | None) -> str:
     """w-okada's `embedder` for this model (`interface.wokada_embedder`): refuses an encoder the
-    client has none for."""
+    client has none for, a distilled one included."""
+    own = trained_encoder(model)
+    if own:
+        raise DistillRVCError(f"the model was trained on the distilled content encoder {own.get('file')}, which the "
+                              "w-okada client does not have (it would feed HuBERT's features and sound wrong); use "
+                              "--interface rvc and `distill-rvc convert --hubert` with that encoder")
     return wokada_embedder(stored_embedder(model), requested)
 
 
@@ -325,6 +335,8 @@ def build_graph(model: Synthesizer, settings: ExportSettings) -> tuple["onnx.Mod
     if interface == "wokada":
         entries[WOKADA_METADATA_KEY] = wokada_metadata(cfg, _embedder(model, settings.embedder))
     entries[OUR_METADATA_KEY] = our_metadata(cfg, interface, settings.precision, stored_embedder(model))
+    if trained_encoder(model):  # so that convert refuses any other encoder (ModelInfo.trained_encoder)
+        entries[OUR_METADATA_KEY]["student_encoder"] = trained_encoder(model)
     write_metadata(graph, entries)
     onnx.checker.check_model(graph)
     return graph, simplified

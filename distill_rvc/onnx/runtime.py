@@ -22,8 +22,8 @@ import torch
 from ..backends.base import ModelInfo
 from ..errors import DistillRVCError
 from ..models import NOISE_SCALE
-from .interface import (ENCODER_INPUT, ENCODER_KEYS, INPUTS, NUMPY, ROLES, input_names, interface_of,
-                        rate_from_metadata, read_metadata)
+from .interface import (ENCODER_INPUT, ENCODER_KEYS, INPUTS, NUMPY, OUR_METADATA_KEY, ROLES, input_names,
+                        interface_of, rate_from_metadata, read_metadata)
 
 if TYPE_CHECKING:
     import onnx
@@ -178,7 +178,8 @@ class OrtBackend:
         sr, hop = rate_from_metadata(meta)
         info = ModelInfo(path=self.path, format=f"onnx-{interface}", sr=sr or 0, hop=hop or 0, f0=f0,
                          phone_dim=phone_dim, inter_channels=inter, params=params,
-                         file_bytes=self.path.stat().st_size)
+                         file_bytes=self.path.stat().st_size,
+                         trained_encoder=meta.get(OUR_METADATA_KEY, {}).get("student_encoder"))
         self.info = info
         if not hop:  # RVC's exporter writes no metadata: every RVC hop is 10 ms, so one run tells the rate
             t = 8

@@ -10,11 +10,13 @@ import shutil
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from click.testing import CliRunner
 
 from distill_rvc import load_model
 from distill_rvc.cli import cli
+from distill_rvc.compare import CompareSettings, compare
 from distill_rvc.data.dataset import Dataset
 from distill_rvc.distill.function_init import calibration_crops
 from distill_rvc.distill.refit import refit_embedding
@@ -24,8 +26,11 @@ from distill_rvc.encoder import EncoderArch, StudentEncoder, save_encoder
 from distill_rvc.errors import DistillRVCError
 from distill_rvc.features.audio import resample
 from distill_rvc.models.text_encoder import TextEncoder
+from distill_rvc.onnx.encoder import ExportEncoderSettings, export_encoder
+from distill_rvc.safe_load import file_sha256
 from tests.fixtures import TINY_TEACHER
 from tests.fixtures.distill_helpers import quick_recipe
+from examples.make_stand_in_hubert import write_hubert
 
 
 def make_encoder(path, seed: int = 0, version: str = "v2", out_dim: int = 768):
@@ -106,9 +111,8 @@ def test_the_student_hears_the_encoder_and_the_teacher_hubert(example_data, enco
     key = json.loads((folder / "key.json").read_text())
     assert key["encoder"]["file"] == "encoder.pt" and key["encoder"]["dim"] == 768
 
-    # the student file says which encoder it expects, and still loads as RVC's format
+    # the student file says which encoder it expects
     raw = torch.load(result.student_path, weights_only=True)
-    assert "for the content encoder encoder.pt" in raw["info"] and "config" in raw and raw["version"] == "v2"
     assert raw["distill_rvc"]["student_encoder"]["sha256"] == key["encoder"]["sha256"]
     assert "encoder    the student hears encoder.pt" in result.encoder
 
@@ -190,3 +194,51 @@ def test_the_function_init_calibrates_emb_phone_on_the_students_features(example
         after = student.enc_p.emb_phone(crops[0].student_phone)
     assert torch.allclose(after, before, atol=1e-3 * float(before.abs().max()))
     assert not refit_embedding(student, calibration_crops(example_data, 8))  # no features of its own: unchanged
+
+
+def test_only_the_encoder_it_was_trained_on_converts_it(example_data, encoder, tmp_path):
+    """RVC, Applio and w-okada would feed such a student HuBERT's features: the file is one they
+    refuse (project format, no `config`, not *.pth), and our convert, export and compare refuse
+    any encoder but its own, its ONNX export included."""
+    result = teach(TINY_TEACHER, example_data.root, tmp_path / "run",
+                   TeachSettings(recipe=quick_recipe(steps=1), encoder=encoder[1], teacher_cache=False,
+                                 progress=False, device="cpu", check_budget=False))
+    path = result.student_path
+    assert path.name.endswith(".drvc.pt") and not path.with_name(path.name.replace(".drvc.pt", ".pth")).exists()
+    raw = torch.load(path, weights_only=True)
+    assert "config" not in raw  # RVC's and Applio's loaders raise KeyError: 'config'; w-okada's too
+    assert "distilled content encoder encoder.pt" in raw["distill_rvc"]["not_rvc_because"]
+
+    _, other = make_encoder(tmp_path / "other.pt", seed=1)
+    hubert = write_hubert(tmp_path / "hubert_base.pt", embed_dim=768, layers=1)
+    own_onnx, other_onnx = tmp_path / "own.onnx", tmp_path / "other.onnx"
+    export_encoder(encoder[1], own_onnx, ExportEncoderSettings(version="v2"))
+    export_encoder(other, other_onnx, ExportEncoderSettings(version="v2"))
+    wav = tmp_path / "speech.wav"
+    audio = np.load(example_data.root / "segments" / f"{example_data.segments[0]['id']}.audio.npy")
+    sf.write(wav, resample(audio, 40000, 16000), 16000)
+
+    def convert(model, enc, out):
+        return CliRunner().invoke(cli, ["convert", "--model", str(model), "--hubert", str(enc), "--f0", "dio",
+                                        "--input", str(wav), "--output", str(tmp_path / out), "--quiet"])
+
+    for enc in (other, hubert, other_onnx):
+        r = convert(path, enc, f"x_{enc.stem}.wav")
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+        assert f"trained on the content encoder encoder.pt (sha256 {file_sha256(encoder[1])[:12]}), not {enc.name}: " \
+               "pass that encoder as --hubert" in r.output
+    for enc in (encoder[1], own_onnx):
+        r = convert(path, enc, f"ok_{enc.stem}.wav")
+        assert r.exit_code == 0, r.output
+
+    wokada = CliRunner().invoke(cli, ["export", str(path), "--out", str(tmp_path / "w.onnx")])
+    assert wokada.exit_code == 2 and "which the w-okada client does not have" in wokada.output, wokada.output
+    rvc = CliRunner().invoke(cli, ["export", str(path), "--out", str(tmp_path / "r.onnx"), "--interface", "rvc"])
+    assert rvc.exit_code == 0, rvc.output
+    assert "not other.pt" in convert(tmp_path / "r.onnx", other, "onnx_other.wav").output
+    assert convert(tmp_path / "r.onnx", own_onnx, "onnx_own.wav").exit_code == 0
+
+    for given in (None, other):  # None: the student would hear the teacher's HuBERT
+        with pytest.raises(DistillRVCError, match=r"not (hubert_base|other)\.pt: pass that encoder as --student-enc"):
+            compare(TINY_TEACHER, path, wav, hubert, tmp_path / "cmp", CompareSettings(
+                f0_method="dio", threads=1, runs=1, ort=False, peak_rss=False, extras=False, student_encoder=given))
