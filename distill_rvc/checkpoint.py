@@ -436,7 +436,7 @@ def save_model(model: Synthesizer, path: str | Path, *, metadata: dict[str, Any]
         fmt = FORMAT_PROJECT
         wanted, path = path, project_path(path)
         if path != wanted:
-            log.warning("writing %s instead of %s: RVC cannot build this model (%s), and RVC, Applio and "
-                        "w-okada list every *.pth as a voice and would fail on it", path, wanted.name, reason)
+            log.warning("writing %s instead of %s: not in RVC's format (%s); RVC, Applio and w-okada list "
+                        "every *.pth as a voice, and this one they must refuse", path, wanted.name, reason)
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
     return SavedModel(path=path, format=fmt)

@@ -136,6 +136,21 @@ def test_project_format_goes_to_its_own_suffix_and_loads_nowhere(tmp_path, teach
             in result.output)
 
 
+def test_a_student_of_a_distilled_encoder_is_refused_by_every_consumer(tmp_path, teacher):
+    """RVC, Applio and w-okada feed a voice HuBERT's features: a student that hears a distilled
+    encoder (`teach --encoder`) would build there and sound wrong, so they must refuse it; its
+    pruned or re-saved copies too (the metadata travels)."""
+    student = build_student(teacher, load_recipe("4gb").student).eval()  # RVC-buildable as such
+    encoder = {"file": "encoder_v2.pt", "sha256": "ab" * 32, "kind": "student", "version": "v2", "dim": 768}
+    saved = save_model(student, tmp_path / "voice.pth", metadata={"student_encoder": encoder})
+    assert saved.format == FORMAT_PROJECT and saved.path.name == "voice.drvc.pt"
+    seen, _ = _consumers(saved.path)
+    assert all(what == "refuses" and "config" in detail for what, detail in seen.values()), seen
+    again = save_model(load_model(saved.path), tmp_path / "copy.pth")  # metadata from the loaded file
+    assert again.format == FORMAT_PROJECT and read_checkpoint(again.path).metadata["student_encoder"] == encoder
+    assert save_model(student, tmp_path / "plain.pth").format == FORMAT_STUDENT_RVC  # the control
+
+
 def test_inspect_says_where_a_file_loads(tmp_path, teacher):
     tiny = save_model(build_student(teacher, load_recipe("tiny").student).eval(), tmp_path / "t.pth").path
     for path, line in ((TINY_TEACHER, "loads in   RVC, Applio, w-okada"),

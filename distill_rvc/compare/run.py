@@ -110,7 +110,7 @@ def _student_features(clips, models, encoder, hubert: Path, s: CompareSettings):
         return None
     f0 = dataclasses.replace(s, f0_method=method, rmvpe=model if method == "rmvpe" else s.rmvpe,
                              fcpe=model if method == "fcpe" else s.fcpe)
-    return clip_features(clips, teacher, own, f0)
+    return clip_features(clips, models["teacher"], own, f0)
 
 
 class _Stages:
