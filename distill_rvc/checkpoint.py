@@ -64,6 +64,9 @@ _APPLIO_KEYS = {"vocoder", "model_hash", "creation_date", "author", "embedder_mo
 # What the voice needs besides its weights: travels teacher -> student -> pruned model, at the
 # top level of every file we write (where Applio reads it).
 TRAVEL_KEYS = ("embedder_model", "vocoder", "speakers_id")
+# The distilled content encoder a student was taught on (`teach --encoder`: file, sha256, kind,
+# version, dim), under our metadata: such a model hears only that encoder's features.
+STUDENT_ENCODER_KEY = "student_encoder"
 # The Applio guard of ResBlock2 files (see the module docstring): ResBlock1-only names, shape [1].
 APPLIO_GUARD_KEYS = ("dec.resblocks.0.convs1.0.weight_g", "dec.resblocks.0.convs1.0.weight_v")
 PROJECT_SUFFIX = ".drvc.pt"  # project-format files: not `.pth`, which the runtimes list as voices
@@ -369,6 +372,11 @@ class SavedModel:
     format: str
 
 
+def trained_encoder(model: Any) -> dict[str, Any] | None:
+    """The distilled content encoder the loaded `model` was taught on, or None (HuBERT's features)."""
+    return (getattr(getattr(model, "checkpoint", None), "metadata", None) or {}).get(STUDENT_ENCODER_KEY)
+
+
 def project_path(path: str | Path) -> Path:
     """Where a project-format file asked for at `path` goes: `X.pth` -> `X.drvc.pt`."""
     path = Path(path)
@@ -406,11 +414,11 @@ def save_model(model: Synthesizer, path: str | Path, *, metadata: dict[str, Any]
     fits, reason = config.fits_rvc(latent_192=not plain_rvc)
     if arch:
         fits, reason = False, "per-layer widths (pruned)"
-    own_encoder = metadata.get("student_encoder") or loaded.get("student_encoder")
+    own_encoder = metadata.get(STUDENT_ENCODER_KEY) or trained_encoder(model)  # a re-saved student keeps it
     if own_encoder:
+        metadata[STUDENT_ENCODER_KEY] = own_encoder
         fits, reason = False, (f"it takes the features of the distilled content encoder {own_encoder.get('file')}, "
                                "which RVC, Applio and w-okada do not have")
-        metadata.setdefault("student_encoder", own_encoder)
     if plain_rvc and not fits:
         raise DistillRVCError(f"cannot write {path} in RVC's format: {reason}")
     sd = to_rvc_keys(sd)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoint import trained_encoder
 from .base import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class TorchBackend:
                               phone_dim=cfg.phone_dim, inter_channels=cfg.inter_channels,
                               params=sum(p.numel() for p in model.parameters()),
                               file_bytes=ckpt.file_bytes if ckpt is not None else None,
-                              trained_encoder=(ckpt.metadata if ckpt is not None else {}).get("student_encoder"))
+                              trained_encoder=trained_encoder(model))
 
     def run(self, phone: np.ndarray, pitch: np.ndarray | None, pitchf: np.ndarray | None, sid: int = 0,
             noise: np.ndarray | None = None) -> np.ndarray:

@@ -58,6 +58,7 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     notes: list[str] = []
     models, fidelity_reason = open_pair(paths["teacher"], paths["student"], s.threads)
     encoder = open_encoder(hubert, "cpu", threads=s.threads)
+    own = _student_encoder(models, encoder, Path(hubert), s)  # refused here, before any work
     clips = load_clips(Path(audio), s.max_clips, s.max_clip_s, notes)
     device = resolve_device("auto")
     gpu = device if device.type == "cuda" else None
@@ -65,7 +66,7 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     with torch_threads(s.threads):
         stage("features")
         features = clip_features(clips, models["teacher"], encoder, s)
-        student_features = _student_features(clips, models, encoder, Path(hubert), s)
+        student_features = _student_features(clips, models["teacher"], encoder, own, Path(hubert), s)
         stage("fidelity")
         outputs = {"teacher": render(features, models["teacher"], s.sid),
                    "student": render(student_features or features, models["student"], s.sid)}
@@ -95,22 +96,28 @@ def compare(teacher: str | Path, student: str | Path, audio: str | Path, hubert:
     return result
 
 
-def _student_features(clips, models, encoder, hubert: Path, s: CompareSettings):
-    """The clips' features from the student's own encoder and F0 (the teacher's chunking and
-    noise), or None when it converts with the teacher's. A student `teach --encoder` made is
-    refused any encoder but its own."""
-    import dataclasses
-
+def _student_encoder(models, encoder, hubert: Path, s: CompareSettings):
+    """The content encoder the student converts with (`encoder` unless --student-encoder). A
+    student `teach --encoder` made is refused any encoder but its own."""
     from ..features.encoders import open_encoder
 
-    path, method, model = student_inputs(s, hubert)
+    path = student_inputs(s, hubert)[0]
     own = encoder if path == hubert else open_encoder(path, "cpu", threads=s.threads)
     check_trained_encoder(models["student"].info, own, "--student-encoder")
-    if path == hubert and method == s.f0_method and not s.student_f0:
+    return own
+
+
+def _student_features(clips, teacher, encoder, own, hubert: Path, s: CompareSettings):
+    """The clips' features from the student's own encoder and F0 (the teacher's chunking and
+    noise), or None when it converts with the teacher's."""
+    import dataclasses
+
+    _, method, model = student_inputs(s, hubert)
+    if own is encoder and method == s.f0_method and not s.student_f0:
         return None
     f0 = dataclasses.replace(s, f0_method=method, rmvpe=model if method == "rmvpe" else s.rmvpe,
                              fcpe=model if method == "fcpe" else s.fcpe)
-    return clip_features(clips, models["teacher"], own, f0)
+    return clip_features(clips, teacher, own, f0)
 
 
 class _Stages:

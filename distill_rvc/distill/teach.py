@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import TRAVEL_KEYS, load_model, save_model
+from ..checkpoint import STUDENT_ENCODER_KEY, TRAVEL_KEYS, load_model, save_model
 from ..consumers import Loads, where_it_loads
 from ..data.dataset import Dataset
 from ..errors import DistillRVCError
@@ -174,7 +174,7 @@ def _save_student(student, teacher, teacher_path, out, recipe: Recipe, sha: str,
     expects = f", for the content encoder {encoder['file']} (sha256 {encoder['sha256'][:12]})" if encoder else ""
     metadata = {
         "info": f"distill-rvc student ({recipe.name}) of {Path(teacher_path).name}{expects}",
-        **({"student_encoder": encoder} if encoder else {}),
+        **({STUDENT_ENCODER_KEY: encoder} if encoder else {}),
         "recipe": recipe.name,
         "recipe_spec": recipe.to_dict(),
         "teacher_sha256": sha,

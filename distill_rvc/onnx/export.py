@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path, write_json
-from ..checkpoint import load_model
+from ..checkpoint import STUDENT_ENCODER_KEY, load_model, trained_encoder
 from ..errors import DistillRVCError
 from ..models import Synthesizer
 from ..options import check_threads, check_tolerance
@@ -247,11 +247,6 @@ def stored_embedder(model: Synthesizer) -> str | None:
     return str(stored).strip() if stored else None
 
 
-def trained_encoder(model: Synthesizer) -> dict[str, Any] | None:
-    """The distilled content encoder the model was trained on (`teach --encoder`), or None."""
-    return (getattr(model.checkpoint, "metadata", None) or {}).get("student_encoder")
-
-
 def _embedder(model: Synthesizer, requested: str | None) -> str:
     """w-okada's `embedder` for this model (`interface.wokada_embedder`): refuses an encoder the
     client has none for, a distilled one included."""
@@ -335,8 +330,9 @@ def build_graph(model: Synthesizer, settings: ExportSettings) -> tuple["onnx.Mod
     if interface == "wokada":
         entries[WOKADA_METADATA_KEY] = wokada_metadata(cfg, _embedder(model, settings.embedder))
     entries[OUR_METADATA_KEY] = our_metadata(cfg, interface, settings.precision, stored_embedder(model))
-    if trained_encoder(model):  # so that convert refuses any other encoder (ModelInfo.trained_encoder)
-        entries[OUR_METADATA_KEY]["student_encoder"] = trained_encoder(model)
+    own = trained_encoder(model)
+    if own:  # so that convert refuses any other encoder (ModelInfo.trained_encoder)
+        entries[OUR_METADATA_KEY][STUDENT_ENCODER_KEY] = own
     write_metadata(graph, entries)
     onnx.checker.check_model(graph)
     return graph, simplified

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..backends.base import ModelInfo
+from ..checkpoint import STUDENT_ENCODER_KEY
 from ..errors import DistillRVCError
 from ..models import NOISE_SCALE
 from .interface import (ENCODER_INPUT, ENCODER_KEYS, INPUTS, NUMPY, OUR_METADATA_KEY, ROLES, input_names,
@@ -179,7 +180,7 @@ class OrtBackend:
         info = ModelInfo(path=self.path, format=f"onnx-{interface}", sr=sr or 0, hop=hop or 0, f0=f0,
                          phone_dim=phone_dim, inter_channels=inter, params=params,
                          file_bytes=self.path.stat().st_size,
-                         trained_encoder=meta.get(OUR_METADATA_KEY, {}).get("student_encoder"))
+                         trained_encoder=meta.get(OUR_METADATA_KEY, {}).get(STUDENT_ENCODER_KEY))
         self.info = info
         if not hop:  # RVC's exporter writes no metadata: every RVC hop is 10 ms, so one run tells the rate
             t = 8
